@@ -52,9 +52,14 @@ std::optional<IpPrefix> IpPrefix::Parse(std::string_view text) {
     if (n < 0 || n > max) return std::nullopt;
     p.length = n;
   }
+  return Of(p.family, p.address, p.length);
+}
+
+IpPrefix IpPrefix::Of(Family family, const IpAddress& address, int length) {
+  IpPrefix p{family, address, length};
   // Keep only the network part so Contains() can compare directly.
   for (int i = 0; i < 16; ++i) {
-    int bits = p.length - 8 * i;
+    int bits = length - 8 * i;
     uint8_t m = bits >= 8 ? 0xff : bits <= 0 ? 0 : static_cast<uint8_t>(0xff << (8 - bits));
     p.address.bytes[i] &= m;
   }

@@ -66,6 +66,8 @@ struct IpPrefix {
   int length = 0;
 
   static std::optional<IpPrefix> Parse(std::string_view text);
+  // The network of `address`/`length` (host bits cleared).
+  static IpPrefix Of(Family family, const IpAddress& address, int length);
   bool Contains(Family f, const IpAddress& a) const;
 };
 

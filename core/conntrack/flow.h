@@ -1,0 +1,113 @@
+// One tracked connection: the userspace twin of the kernel's struct nf_conn.
+//
+// Owned by FlowTable (flow_table.h), which keeps flows in a slab addressed by FlowIndex; an
+// index stays valid (the entry never moves) until the flow is released or removed. Only the
+// thread that owns the table's shard may read or write a Flow. Plain data: the trackers, NAT
+// and the engine write the fields; the table owns only the fields marked "table-owned".
+//
+// Size matters: at 1M flows the whole entry, its hash links and its timer links must fit in
+// 256 bytes (see tests/bench/flow_table_bench.cc). Rare data (NAT sequence adjustment) lives
+// in side tables keyed by FlowIndex instead of inline.
+#pragma once
+
+#include <cstdint>
+
+#include "core/conntrack/tcp_state.h"
+#include "core/conntrack/timer_wheel.h"
+#include "core/conntrack/tuple.h"
+#include "core/util/clock.h"
+
+namespace ctsync {
+
+using FlowIndex = uint32_t;
+inline constexpr FlowIndex kNoFlow = ~0u;
+
+// Status bits, numbered exactly as the kernel's enum ip_conntrack_status (IPS_*_BIT), so
+// that replicated and printed status words mean the same thing as the kernel's.
+inline constexpr uint32_t kIpsExpected = 1u << 0;
+inline constexpr uint32_t kIpsSeenReply = 1u << 1;
+inline constexpr uint32_t kIpsAssured = 1u << 2;
+inline constexpr uint32_t kIpsConfirmed = 1u << 3;
+inline constexpr uint32_t kIpsSrcNat = 1u << 4;
+inline constexpr uint32_t kIpsDstNat = 1u << 5;
+inline constexpr uint32_t kIpsNatMask = kIpsSrcNat | kIpsDstNat;
+inline constexpr uint32_t kIpsSeqAdjust = 1u << 6;
+inline constexpr uint32_t kIpsSrcNatDone = 1u << 7;
+inline constexpr uint32_t kIpsDstNatDone = 1u << 8;
+inline constexpr uint32_t kIpsNatDoneMask = kIpsSrcNatDone | kIpsDstNatDone;
+inline constexpr uint32_t kIpsDying = 1u << 9;
+inline constexpr uint32_t kIpsFixedTimeout = 1u << 10;
+inline constexpr uint32_t kIpsTemplate = 1u << 11;
+inline constexpr uint32_t kIpsUntracked = 1u << 12;
+inline constexpr uint32_t kIpsNatClash = 1u << 12;  // kernel reuses the UNTRACKED bit
+inline constexpr uint32_t kIpsHelper = 1u << 13;
+inline constexpr uint32_t kIpsOffload = 1u << 14;
+inline constexpr uint32_t kIpsHwOffload = 1u << 15;
+
+// The connection-tracking helper attached to a flow (kernel: nf_conn_help->helper).
+enum class FlowHelper : uint8_t { kNone = 0, kFtp = 1 };
+
+// Per-direction accounting (kernel: nf_conn_counter, shown with nf_conntrack_acct=1).
+struct FlowCounters {
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+  friend bool operator==(const FlowCounters&, const FlowCounters&) = default;
+};
+
+// Where an entry is in its life, as the table sees it.
+enum class FlowSlot : uint8_t {
+  kFree = 0,         // on the free list, fields meaningless
+  kUnconfirmed = 1,  // allocated, not findable (kernel: the unconfirmed list)
+  kConfirmed = 2,    // in the hash under both tuples and on the timer wheel
+};
+
+// Field order is for the lookup: everything Find touches (both tuples, their hash links,
+// the zone) is in the first 88 bytes, so a chain step costs at most two cache lines
+// (the slab is 64-byte aligned and entries are 232 bytes, so an entry starts 8-aligned and
+// the first 88 bytes span at most two lines).
+struct Flow {
+  // tuple[kOriginal] is what the first packet carried; tuple[kReply] is what a reply
+  // carries, so it holds the NAT translation (kernel: tuplehash[IP_CT_DIR_REPLY]).
+  Tuple tuple[2];
+  // table-owned: next entry in each tuple's hash chain, encoded as (index << 1) | direction.
+  uint32_t hash_next[2] = {kNoFlow, kNoFlow};
+  uint16_t zone = 0;  // conntrack zone (CT --zone); part of the lookup key
+  // Expectations and child (RELATED) flows that hold this flow; conntrack prints
+  // use = 1 + this.
+  uint16_t child_count = 0;
+  uint32_t status = 0;  // kIps* bits
+  uint32_t mark = 0;    // ct mark (CONNMARK)
+
+  Nanos expires = 0;  // absolute monotonic time; change it through FlowTable::SetTimeout
+  Nanos created = 0;  // monotonic time of allocation (UDP "stream" rule, listings)
+  uint64_t id = 0;    // stable identifier, as ctnetlink's CTA_ID
+  FlowCounters counters[2];  // indexed by Direction
+
+  TcpConnState tcp;  // meaningful only when tuple[0].proto == kProtoTcp
+  FlowIndex master = kNoFlow;  // master of a RELATED (expected) flow
+  FlowHelper helper = FlowHelper::kNone;
+  FlowSlot slot = FlowSlot::kFree;  // table-owned
+  TimerLink timer;                  // table-owned: expiry wheel links
+
+  const Tuple& tuple_of(Direction d) const { return tuple[static_cast<int>(d)]; }
+  Tuple& tuple_of(Direction d) { return tuple[static_cast<int>(d)]; }
+  uint8_t proto() const { return tuple[0].proto; }
+  Family family() const { return tuple[0].family; }
+  bool has(uint32_t bits) const { return (status & bits) == bits; }
+};
+static_assert(sizeof(Flow) <= 232, "Flow grew: re-check the 256 bytes/flow budget");
+
+// NAT sequence adjustment for one direction (kernel: struct nf_ct_seqadj). Rare (FTP with
+// NAT), so it is kept outside Flow, in FlowTable's side table.
+struct SeqAdjustDir {
+  uint32_t correction_pos = 0;
+  int32_t offset_before = 0;
+  int32_t offset_after = 0;
+  friend bool operator==(const SeqAdjustDir&, const SeqAdjustDir&) = default;
+};
+struct SeqAdjust {
+  SeqAdjustDir dir[2];  // indexed by Direction
+  friend bool operator==(const SeqAdjust&, const SeqAdjust&) = default;
+};
+
+}  // namespace ctsync

@@ -1,0 +1,60 @@
+// The event stream: every confirmed create (NEW), every change worth replicating (UPDATE)
+// and every destroy (DESTROY) of a flow, carrying the flow's full state, for sync and
+// storage to consume. A bounded single-producer / single-consumer ring: the datapath thread
+// pushes and never blocks (a full ring counts a drop: consumers then resync from the
+// table), one consumer thread pops and fans out.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "core/conntrack/flow.h"
+
+namespace ctsync {
+
+enum class FlowEventType : uint8_t { kNew = 1, kUpdate = 2, kDestroy = 3 };
+
+// Why an UPDATE was emitted (bits), so consumers can filter what they replicate.
+inline constexpr uint32_t kChangeStatus = 1u << 0;   // ASSURED, SEEN_REPLY, ...
+inline constexpr uint32_t kChangeProtoState = 1u << 1;  // TCP state
+inline constexpr uint32_t kChangeNat = 1u << 2;
+inline constexpr uint32_t kChangeMark = 1u << 3;
+inline constexpr uint32_t kChangeSeqAdjust = 1u << 4;
+inline constexpr uint32_t kChangeTimeout = 1u << 5;  // timeout class changed
+
+struct FlowEvent {
+  FlowEventType type = FlowEventType::kNew;
+  uint32_t changes = 0;
+  FlowIndex index = kNoFlow;
+  Nanos time = 0;
+  Flow flow;  // a copy: the slab entry may be reused before the consumer runs
+};
+
+class FlowEventRing {
+ public:
+  // capacity is rounded up to a power of two; 0 disables the stream (every push is a no-op).
+  explicit FlowEventRing(size_t capacity);
+
+  bool enabled() const { return mask_ != ~size_t{0}; }
+  // Producer side. False (and dropped() + 1) when full.
+  bool Push(const FlowEvent& e);
+  // Consumer side.
+  std::optional<FlowEvent> Pop();
+  size_t size() const {
+    return head_.load(std::memory_order_acquire) - tail_.load(std::memory_order_acquire);
+  }
+  uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+  uint64_t pushed() const { return pushed_.load(std::memory_order_relaxed); }
+
+ private:
+  std::unique_ptr<FlowEvent[]> slots_;
+  size_t mask_;
+  alignas(64) std::atomic<size_t> head_{0};  // next write
+  alignas(64) std::atomic<size_t> tail_{0};  // next read
+  std::atomic<uint64_t> dropped_{0};
+  std::atomic<uint64_t> pushed_{0};
+};
+
+}  // namespace ctsync

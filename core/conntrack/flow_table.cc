@@ -1,0 +1,355 @@
+// See flow_table.h. Kernel references are to Linux 6.18 net/netfilter/nf_conntrack_core.c.
+#include "core/conntrack/flow_table.h"
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+#include <type_traits>
+
+#include <sys/mman.h>
+
+#include "absl/container/inlined_vector.h"
+#include "absl/strings/str_cat.h"
+
+namespace ctsync {
+namespace {
+
+inline uint64_t Mix(uint64_t h, uint64_t w) {
+  h ^= w;
+  h *= 0x9e3779b97f4a7c15ull;
+  return h ^ (h >> 29);
+}
+
+inline uint64_t Finish(uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  return h ^ (h >> 33);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<FlowTable>> FlowTable::Create(const FlowTableOptions& options,
+                                                             Nanos now) {
+  if (options.max_flows == 0 || options.buckets == 0) {
+    return absl::InvalidArgumentError("flow table: max_flows and buckets must be > 0");
+  }
+  // Hash nodes carry the index shifted left by one, and kNoFlow marks "none".
+  if (options.max_flows >= (1u << 31) || options.buckets > 0xffffffffu) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("flow table: max_flows ", options.max_flows, " or buckets ",
+                     options.buckets, " too large"));
+  }
+  return std::unique_ptr<FlowTable>(new FlowTable(options, now));
+}
+
+namespace {
+
+constexpr size_t kHugePage = size_t{2} << 20;
+
+// Big, long-lived arrays: 2 MiB aligned and marked for transparent huge pages, because a
+// lookup in a 1M-flow table otherwise pays a TLB miss on every access.
+void* AllocateHuge(size_t bytes) {
+  bytes = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+  void* p = ::operator new(bytes, std::align_val_t{kHugePage});
+  // Only a hint: without THP the memory works the same.
+  madvise(p, bytes, MADV_HUGEPAGE);
+  return p;
+}
+
+Flow* NewSlab(size_t count) {
+  Flow* p = static_cast<Flow*>(AllocateHuge(count * sizeof(Flow)));
+  for (size_t i = 0; i < count; ++i) new (p + i) Flow();
+  return p;
+}
+
+uint32_t* NewBuckets(size_t count) {
+  uint32_t* p = static_cast<uint32_t*>(AllocateHuge(count * sizeof(uint32_t)));
+  std::fill(p, p + count, kNoFlow);
+  return p;
+}
+
+}  // namespace
+
+void FlowTable::SlabDeleter::operator()(void* p) const {
+  static_assert(std::is_trivially_destructible_v<Flow>);
+  ::operator delete(p, std::align_val_t{kHugePage});
+}
+
+FlowTable::FlowTable(const FlowTableOptions& options, Nanos now)
+    : options_(options),
+      slab_(NewSlab(options.max_flows)),
+      buckets_(NewBuckets(options.buckets)),
+      wheel_(&slab_[0].timer, sizeof(Flow), static_cast<uint32_t>(options.max_flows), now) {}
+
+uint64_t FlowTable::Hash(const Tuple& t, uint16_t zone) const {
+  uint64_t w[4];
+  std::memcpy(w, t.src.bytes.data(), 16);
+  std::memcpy(w + 2, t.dst.bytes.data(), 16);
+  uint64_t h = options_.seed;
+  h = Mix(h, w[0]);
+  h = Mix(h, w[1]);
+  h = Mix(h, w[2]);
+  h = Mix(h, w[3]);
+  h = Mix(h, uint64_t{t.sport} | (uint64_t{t.dport} << 16) | (uint64_t{t.proto} << 32) |
+                 (uint64_t{static_cast<uint8_t>(t.family)} << 40) | (uint64_t{zone} << 48));
+  return Finish(h);
+}
+
+size_t FlowTable::BucketOf(uint64_t hash) const {
+  // Like the kernel's reciprocal_scale: any bucket count, no modulo.
+  return static_cast<size_t>((static_cast<unsigned __int128>(hash) * options_.buckets) >> 64);
+}
+
+void FlowTable::LinkNode(FlowIndex idx, Direction d) {
+  Flow& f = slab_[idx];
+  const size_t b = BucketOf(Hash(f.tuple_of(d), f.zone));
+  f.hash_next[static_cast<int>(d)] = buckets_[b];
+  buckets_[b] = Node(idx, d);
+}
+
+void FlowTable::UnlinkNode(FlowIndex idx, Direction d) {
+  Flow& f = slab_[idx];
+  const size_t b = BucketOf(Hash(f.tuple_of(d), f.zone));
+  const uint32_t target = Node(idx, d);
+  uint32_t* link = &buckets_[b];
+  while (*link != kNoFlow) {
+    if (*link == target) {
+      *link = f.hash_next[static_cast<int>(d)];
+      f.hash_next[static_cast<int>(d)] = kNoFlow;
+      return;
+    }
+    link = &slab_[*link >> 1].hash_next[*link & 1];
+  }
+}
+
+FlowLookup FlowTable::Find(const Tuple& tuple, uint16_t zone) const {
+  return FindInBucket(BucketOf(Hash(tuple, zone)), tuple, zone);
+}
+
+void FlowTable::FindBatch(absl::Span<const Tuple> tuples, absl::Span<const uint16_t> zones,
+                          absl::Span<FlowLookup> out) const {
+  // Stages over a group of keys, each stage issuing the next memory access of every key
+  // before using any of them: bucket heads, then chain entries one round per chain step,
+  // so the misses of different keys overlap instead of queueing behind each other.
+  constexpr size_t kGroup = 16;
+  uint32_t node[kGroup];
+  const bool one_zone = zones.size() == 1;
+  auto prefetch_node = [this](uint32_t n) {
+    const Flow* f = &slab_[n >> 1];
+    __builtin_prefetch(&f->tuple[n & 1]);
+    __builtin_prefetch(&f->zone);
+  };
+  for (size_t base = 0; base < tuples.size(); base += kGroup) {
+    const size_t n = std::min(kGroup, tuples.size() - base);
+    for (size_t i = 0; i < n; ++i) {
+      const uint16_t zone = one_zone ? zones[0] : zones[base + i];
+      const size_t b = BucketOf(Hash(tuples[base + i], zone));
+      node[i] = b;  // bucket index for now
+      __builtin_prefetch(&buckets_[b]);
+    }
+    for (size_t i = 0; i < n; ++i) {
+      node[i] = buckets_[node[i]];
+      if (node[i] != kNoFlow) prefetch_node(node[i]);
+    }
+    size_t pending = n;
+    for (size_t i = 0; i < n; ++i) out[base + i] = FlowLookup{};
+    while (pending > 0) {
+      pending = 0;
+      for (size_t i = 0; i < n; ++i) {
+        if (node[i] == kNoFlow) continue;
+        const uint16_t zone = one_zone ? zones[0] : zones[base + i];
+        const Flow& f = slab_[node[i] >> 1];
+        const int d = node[i] & 1;
+        if (f.zone == zone && f.tuple[d] == tuples[base + i]) {
+          out[base + i] = {node[i] >> 1, static_cast<Direction>(d)};
+          // The caller updates timeout and counters next: start fetching those lines.
+          __builtin_prefetch(&f.expires, 1);
+          __builtin_prefetch(&f.counters[1], 1);
+          node[i] = kNoFlow;
+          continue;
+        }
+        node[i] = f.hash_next[d];
+        if (node[i] != kNoFlow) {
+          prefetch_node(node[i]);
+          ++pending;
+        }
+      }
+    }
+  }
+}
+
+FlowLookup FlowTable::FindInBucket(size_t bucket, const Tuple& tuple, uint16_t zone) const {
+  uint32_t node = buckets_[bucket];
+  while (node != kNoFlow) {
+    const FlowIndex idx = node >> 1;
+    const int d = node & 1;
+    const Flow& f = slab_[idx];
+    if (f.zone == zone && f.tuple[d] == tuple) return {idx, static_cast<Direction>(d)};
+    node = f.hash_next[d];
+  }
+  return {};
+}
+
+FlowIndex FlowTable::Allocate(const Tuple& original, uint16_t zone, Nanos now,
+                              DestroyFn on_destroy) {
+  if (used_ >= options_.max_flows) {
+    // __nf_conntrack_alloc: a full table tries early_drop() once, else the packet is dropped.
+    if (!EarlyDrop(Hash(original, zone), now, on_destroy)) return kNoFlow;
+  }
+  FlowIndex idx;
+  if (free_head_ != kNoFlow) {
+    idx = free_head_;
+    free_head_ = slab_[idx].hash_next[0];
+  } else {
+    idx = high_water_++;
+  }
+  Flow& f = slab_[idx];
+  f = Flow{};
+  f.tuple[0] = original;
+  f.zone = zone;
+  f.created = now;
+  f.id = next_id_++;
+  f.slot = FlowSlot::kUnconfirmed;
+  ++used_;
+  return idx;
+}
+
+absl::Status FlowTable::Confirm(FlowIndex idx) {
+  if (idx >= options_.max_flows || slab_[idx].slot != FlowSlot::kUnconfirmed) {
+    return absl::FailedPreconditionError(absl::StrCat("flow ", idx, " is not unconfirmed"));
+  }
+  Flow& f = slab_[idx];
+  // __nf_conntrack_confirm refuses the insert when either tuple is already in the table.
+  for (Direction d : {Direction::kOriginal, Direction::kReply}) {
+    const FlowLookup clash = Find(f.tuple_of(d), f.zone);
+    if (clash.found()) {
+      return absl::AlreadyExistsError(absl::StrCat("flow ", idx, ": ",
+                                                   d == Direction::kOriginal ? "original"
+                                                                             : "reply",
+                                                   " tuple clashes with flow ", clash.idx));
+    }
+  }
+  LinkNode(idx, Direction::kOriginal);
+  LinkNode(idx, Direction::kReply);
+  f.status |= kIpsConfirmed;
+  f.slot = FlowSlot::kConfirmed;
+  ++confirmed_;
+  wheel_.Schedule(idx, f.expires);
+  return absl::OkStatus();
+}
+
+void FlowTable::Free(FlowIndex idx) {
+  Flow& f = slab_[idx];
+  f.slot = FlowSlot::kFree;
+  f.hash_next[0] = free_head_;
+  free_head_ = idx;
+  --used_;
+  if (!seq_adjust_.empty()) seq_adjust_.erase(idx);
+}
+
+void FlowTable::Release(FlowIndex idx) {
+  if (idx >= options_.max_flows || slab_[idx].slot != FlowSlot::kUnconfirmed) return;
+  Free(idx);
+}
+
+void FlowTable::Remove(FlowIndex idx) {
+  if (!IsConfirmed(idx)) return;
+  UnlinkNode(idx, Direction::kOriginal);
+  UnlinkNode(idx, Direction::kReply);
+  wheel_.Cancel(idx);
+  slab_[idx].status &= ~kIpsConfirmed;
+  --confirmed_;
+  Free(idx);
+}
+
+void FlowTable::SetTimeout(FlowIndex idx, Nanos expires) {
+  Flow& f = slab_[idx];
+  const Nanos old = f.expires;
+  f.expires = expires;
+  if (f.slot != FlowSlot::kConfirmed) return;
+  // A timer filed for the old deadline fires no later than a later deadline needs: leave it
+  // and let the wheel re-file it when its slot comes (this is the per-packet case). A timer
+  // already on the due list would be freed by Expire's re-check anyway; moving it keeps the
+  // due list to flows that are really due.
+  if (expires >= old && !wheel_.IsDue(idx)) return;
+  wheel_.Schedule(idx, expires);
+}
+
+size_t FlowTable::Expire(Nanos now, size_t budget, DestroyFn on_destroy) {
+  wheel_.Advance(now, [this](uint32_t id) { return slab_[id].expires; });
+  size_t freed = 0;
+  while (freed < budget) {
+    const uint32_t idx = wheel_.PopDue();
+    if (idx == TimerWheel::kNone) break;
+    Flow& f = slab_[idx];
+    if (f.expires > now) {
+      wheel_.Schedule(idx, f.expires);
+      continue;
+    }
+    on_destroy(idx, f);
+    Remove(idx);
+    ++freed;
+  }
+  return freed;
+}
+
+bool FlowTable::EarlyDrop(uint64_t hash, Nanos now, DestroyFn on_destroy) {
+  // early_drop(): look at up to NF_CT_EVICTION_RANGE buckets from the new tuple's; in each,
+  // reap expired entries and evict every entry that is not ASSURED (nor dying); stop at the
+  // first bucket that gave up at least one entry. Expired entries reaped on the way free
+  // room but do not count as drops, so on their own they do not let the packet through.
+  size_t bucket = BucketOf(hash);
+  for (size_t i = 0; i < kEarlyDropBuckets; ++i, bucket = (bucket + 1) % options_.buckets) {
+    // Collect first: freeing a flow unlinks its other node, which may be in this chain.
+    absl::InlinedVector<FlowIndex, 16> expired;
+    absl::InlinedVector<FlowIndex, 16> victims;
+    for (uint32_t node = buckets_[bucket]; node != kNoFlow;
+         node = slab_[node >> 1].hash_next[node & 1]) {
+      const FlowIndex idx = node >> 1;
+      const Flow& f = slab_[idx];
+      absl::InlinedVector<FlowIndex, 16>* list = &victims;
+      if (f.expires <= now) {
+        list = &expired;
+      } else if (f.status & (kIpsAssured | kIpsDying)) {
+        continue;
+      }
+      // Both of a flow's tuples may hash to this bucket.
+      bool seen = false;
+      for (FlowIndex v : *list) seen |= v == idx;
+      if (!seen) list->push_back(idx);
+    }
+    for (FlowIndex idx : expired) {
+      on_destroy(idx, slab_[idx]);
+      Remove(idx);
+    }
+    for (FlowIndex idx : victims) {
+      on_destroy(idx, slab_[idx]);
+      Remove(idx);
+    }
+    if (!victims.empty()) {
+      stats_.early_drop += static_cast<uint32_t>(victims.size());
+      return true;
+    }
+  }
+  return false;
+}
+
+void FlowTable::ForEach(absl::FunctionRef<void(FlowIndex, const Flow&)> fn) const {
+  for (FlowIndex idx = 0; idx < high_water_; ++idx) {
+    if (slab_[idx].slot == FlowSlot::kConfirmed) fn(idx, slab_[idx]);
+  }
+}
+
+const SeqAdjust* FlowTable::seq_adjust(FlowIndex idx) const {
+  auto it = seq_adjust_.find(idx);
+  return it == seq_adjust_.end() ? nullptr : &it->second;
+}
+
+size_t FlowTable::BytesPerFlow() const {
+  return sizeof(Flow) +
+         (options_.buckets * sizeof(uint32_t) + options_.max_flows - 1) / options_.max_flows;
+}
+
+}  // namespace ctsync

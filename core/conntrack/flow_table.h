@@ -1,0 +1,168 @@
+// The connection table: flows in a fixed slab addressed by FlowIndex, findable under both
+// of their tuples through a chained hash, expired through a TimerWheel. The userspace twin
+// of the kernel's conntrack hash + unconfirmed list + gc worker (nf_conntrack_core.c).
+//
+// Thread rules: single writer. A FlowTable is one shard and belongs to one thread; every
+// method, including the const ones, must be called from that thread. Other threads post
+// work to the owner. Nothing in here locks.
+//
+// Life of an entry (as in the kernel):
+//   Allocate()  -> unconfirmed: the caller fills tuple[kReply] (NAT), tcp, timeout, ...;
+//                  not findable. Counts toward size() (the kernel's nf_conntrack_count).
+//   Confirm()   -> hashed under both tuples, on the timer wheel, IPS_CONFIRMED set.
+//   Release()   -> frees an unconfirmed entry (packet dropped before confirmation).
+//   Remove()    -> frees a confirmed entry (RST, ctnetlink delete, flush).
+//   Expire()    -> frees confirmed entries whose `expires` has passed.
+// The table never changes a confirmed flow's tuples: to re-key one, Remove and re-insert.
+//
+// Memory (1M flows, buckets = max): sizeof(Flow) 232 (timer links included) + 4 bytes of
+// bucket. The slab and the buckets are allocated once by Create (on transparent huge pages
+// where the system allows, to spare TLB misses); nothing grows or rehashes later.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "core/conntrack/conntrack_stats.h"
+#include "core/conntrack/flow.h"
+#include "core/conntrack/timer_wheel.h"
+#include "core/conntrack/tuple.h"
+#include "core/util/clock.h"
+
+namespace ctsync {
+
+struct FlowTableOptions {
+  // nf_conntrack_max: entries (confirmed + unconfirmed) the table holds.
+  size_t max_flows = 262144;
+  // nf_conntrack_buckets. Linux 6.x sets max = buckets = 262144 on hosts with > 4 GiB.
+  size_t buckets = 262144;
+  // Hash seed (the kernel's nf_conntrack_hash_rnd); pick it at random in production.
+  uint64_t seed = 0;
+};
+
+// How many hash buckets early drop scans, starting at the new tuple's (NF_CT_EVICTION_RANGE).
+inline constexpr size_t kEarlyDropBuckets = 8;
+
+struct FlowLookup {
+  FlowIndex idx = kNoFlow;
+  Direction dir = Direction::kOriginal;  // which of the flow's tuples matched
+  bool found() const { return idx != kNoFlow; }
+};
+
+class FlowTable {
+ public:
+  // Called for a flow just before the table frees it (expiry, early drop): the engine emits
+  // its DESTROY event here. The callback must not call Remove/Release/Allocate/Confirm.
+  using DestroyFn = absl::FunctionRef<void(FlowIndex, const Flow&)>;
+
+  // Allocates the slab, buckets and wheel. `now` starts the timer wheel.
+  static absl::StatusOr<std::unique_ptr<FlowTable>> Create(const FlowTableOptions& options,
+                                                           Nanos now = 0);
+
+  FlowTable(const FlowTable&) = delete;
+  FlowTable& operator=(const FlowTable&) = delete;
+
+  // A fresh unconfirmed entry with tuple[kOriginal] = original, zone, created = now, a new
+  // id and everything else zero. When the table is full, first runs the kernel's early drop
+  // (evicting entries that are not ASSURED from up to kEarlyDropBuckets buckets, on_destroy
+  // is called for each) and returns kNoFlow if that freed nothing; the caller then counts
+  // `drop` and drops the packet.
+  FlowIndex Allocate(const Tuple& original, uint16_t zone, Nanos now, DestroyFn on_destroy);
+
+  // Inserts an unconfirmed entry under both tuples and schedules it at flow.expires.
+  // AlreadyExists when either tuple is taken in the zone (the entry stays unconfirmed:
+  // the caller counts insert_failed, then resolves or Releases it).
+  absl::Status Confirm(FlowIndex idx);
+  // Frees an unconfirmed entry.
+  void Release(FlowIndex idx);
+  // Unhashes and frees a confirmed entry (no callback: the caller reports the destroy).
+  void Remove(FlowIndex idx);
+
+  // Looks a tuple up among confirmed entries. An entry found here may already be past its
+  // `expires` (until Expire reaps it): the kernel then treats it as gone, and so must the
+  // caller (report and Remove it).
+  FlowLookup Find(const Tuple& tuple, uint16_t zone) const;
+  // Find for a batch of packets (VPP style): hashes all keys and prefetches their buckets,
+  // then their first entries, then walks the chains, so the cache misses of the batch
+  // overlap. Same results as calling Find for each; out.size() must equal tuples.size().
+  // zones holds one zone per tuple, or a single zone for all of them.
+  void FindBatch(absl::Span<const Tuple> tuples, absl::Span<const uint16_t> zones,
+                 absl::Span<FlowLookup> out) const;
+
+  // Sets flow.expires. Later deadlines cost only the store (the wheel re-checks when the old
+  // slot fires); earlier ones move the timer. Unconfirmed entries just take the value.
+  void SetTimeout(FlowIndex idx, Nanos expires);
+
+  // Frees up to `budget` confirmed flows whose expires <= now, calling on_destroy for each
+  // before it is freed. Returns how many were freed. Flows left over (budget exhausted) stay
+  // queued and go first next time.
+  size_t Expire(Nanos now, size_t budget, DestroyFn on_destroy);
+
+  // Calls fn for every confirmed flow (slab order). fn must not add or remove entries.
+  void ForEach(absl::FunctionRef<void(FlowIndex, const Flow&)> fn) const;
+
+  Flow& flow(FlowIndex idx) { return slab_[idx]; }
+  const Flow& flow(FlowIndex idx) const { return slab_[idx]; }
+  bool IsConfirmed(FlowIndex idx) const {
+    return idx < options_.max_flows && slab_[idx].slot == FlowSlot::kConfirmed;
+  }
+
+  // NAT sequence adjustment side table (rare: FTP behind NAT). Cleared when the flow is freed.
+  const SeqAdjust* seq_adjust(FlowIndex idx) const;
+  SeqAdjust& MutableSeqAdjust(FlowIndex idx) { return seq_adjust_[idx]; }
+  void ClearSeqAdjust(FlowIndex idx) { seq_adjust_.erase(idx); }
+
+  // Entries in use, confirmed or not (the kernel's nf_conntrack_count).
+  size_t size() const { return used_; }
+  size_t confirmed_count() const { return confirmed_; }
+  size_t capacity() const { return options_.max_flows; }
+  size_t bucket_count() const { return options_.buckets; }
+  const FlowTableOptions& options() const { return options_; }
+
+  ConntrackStats& stats() { return stats_; }
+  const ConntrackStats& stats() const { return stats_; }
+
+  // Bytes the table holds per flow slot (slab + timer links + buckets), for the benchmark.
+  size_t BytesPerFlow() const;
+
+ private:
+  explicit FlowTable(const FlowTableOptions& options, Nanos now);
+
+  // Hash-chain nodes are (index << 1) | direction.
+  static uint32_t Node(FlowIndex idx, Direction d) {
+    return (idx << 1) | static_cast<uint32_t>(d);
+  }
+  uint64_t Hash(const Tuple& t, uint16_t zone) const;
+  size_t BucketOf(uint64_t hash) const;
+  void LinkNode(FlowIndex idx, Direction d);
+  void UnlinkNode(FlowIndex idx, Direction d);
+  void Free(FlowIndex idx);
+  // Early drop starting at the bucket of `hash`; true if something was evicted.
+  bool EarlyDrop(uint64_t hash, Nanos now, DestroyFn on_destroy);
+
+  struct SlabDeleter {
+    void operator()(void* p) const;
+  };
+  FlowLookup FindInBucket(size_t bucket, const Tuple& tuple, uint16_t zone) const;
+
+  FlowTableOptions options_;
+  std::unique_ptr<Flow[], SlabDeleter> slab_;  // huge-page aligned
+  std::unique_ptr<uint32_t[], SlabDeleter> buckets_;
+  TimerWheel wheel_;
+  absl::flat_hash_map<FlowIndex, SeqAdjust> seq_adjust_;
+  FlowIndex free_head_ = kNoFlow;  // free entries chained through hash_next[0]
+  FlowIndex high_water_ = 0;       // slab entries below this have been used at least once
+  size_t used_ = 0;
+  size_t confirmed_ = 0;
+  uint64_t next_id_ = 1;
+  ConntrackStats stats_;
+};
+
+}  // namespace ctsync

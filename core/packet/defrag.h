@@ -1,0 +1,199 @@
+// IPv4 and IPv6 reassembly before connection tracking (the kernel's nf_defrag_ipv4 /
+// nf_defrag_ipv6 via ip_defrag and nf_ct_frag6_gather), and re-fragmentation of the
+// tracked, possibly NATed datagram into the sizes it arrived in (ip_do_fragment's and
+// ip6_fragment's frag_list fast path).
+//
+// Owned by one datapath thread (the one owning the flow-table shard); not thread-safe.
+// Time is passed in; nothing here reads a clock.
+//
+// Kernel rules followed (net/ipv4/ip_fragment.c, net/ipv4/inet_fragment.c,
+// net/ipv6/netfilter/nf_conntrack_reasm.c):
+//  - Queue key: family, source, destination, identification, IPv4 protocol, conntrack zone
+//    (the kernel's defrag "user" is IP_DEFRAG_CONNTRACK_IN + zone).
+//  - A queue lives ipfrag_time (30 s) for IPv4 and nf_conntrack_frag6_timeout (60 s) for
+//    IPv6 from its creation; fragments do not extend it. Expiry sends nothing (the kernel
+//    skips the ICMP time-exceeded for conntrack defrag users).
+//  - Memory: when the charged memory is above the high threshold (4 MiB), every fragment is
+//    dropped (also those of existing queues: inet_frag_find checks before the lookup); old
+//    queues are not evicted (there is no evictor since 4.17). Charges are an estimate of
+//    the kernel's skb truesize: frame bytes + kFragmentOverhead, kQueueOverhead per queue.
+//  - Overlap (RFC 5722 + errata 3089, applied to IPv4 too since 4.19): a fragment that
+//    lies entirely within an already received in-order run is a duplicate and is dropped
+//    alone; any other overlap kills the whole queue.
+//  - IPv4: a non-last fragment's length is rounded down to 8; a last fragment that ends
+//    before data already seen, or a second different last fragment, or data beyond a known
+//    end, or an empty fragment kill the queue; a reassembled length above 65535 kills it.
+//    IPv6: a non-last fragment not a multiple of 8 kills the queue (the kernel instead
+//    passes that one fragment on untracked: a deliberate difference), and the other
+//    inconsistencies drop just the fragment, as nf_ct_frag6_queue does.
+//  - ECN: fragments mixing Not-ECT with ECT/CE are dropped with their queue; CE on any
+//    fragment marks the datagram CE (ip_frag_ecn_table).
+//  - The reassembled IPv4 header is the first fragment's, with total length fixed, DF set
+//    only if the largest fragment had DF, offset/MF clear, and its checksum recomputed.
+//    The IPv6 datagram drops the fragment header and fixes the payload length.
+//  - Not modelled: ipfrag_max_dist (the per-source "too far" reinitialisation).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "core/net/ip_address.h"
+#include "core/packet/parsed_packet.h"
+#include "core/util/clock.h"
+
+namespace ctsync {
+
+struct DefragOptions {
+  Nanos ipv4_timeout = 30 * kNanosPerSecond;  // net.ipv4.ipfrag_time
+  Nanos ipv6_timeout = 60 * kNanosPerSecond;  // net.netfilter.nf_conntrack_frag6_timeout
+  size_t high_thresh = 4 * 1024 * 1024;       // ipfrag_high_thresh / frag6_high_thresh
+  size_t max_queues = 65536;                  // hard cap on queues (kernel: memory only)
+};
+
+// How a datagram arrived: what Refragment needs to send it on in the same pieces.
+struct FragmentLayout {
+  Family family = Family::kNone;
+  uint32_t id = 0;                      // IPv4 identification or IPv6 fragment id
+  std::vector<uint16_t> payload_sizes;  // fragmentable bytes of each fragment, by offset
+  uint16_t max_fragment_size = 0;       // largest fragment's IP length (frag_max_size)
+  // IPv6: length of the unfragmentable part (IPv6 header + extension headers before the
+  // fragment header) and the offset, from the IP header, of the next-header byte that
+  // named the fragment header.
+  uint16_t v6_unfragmentable_len = 0;
+  uint16_t v6_nexthdr_field = 0;
+};
+
+#define CTSYNC_DEFRAG_COUNTERS(X)                                               \
+  X(fragments)         /* fragments handed to Add */                            \
+  X(reassembled)       /* datagrams completed */                                \
+  X(duplicates)        /* fragment dropped alone: already covered */            \
+  X(overlaps)          /* queue killed: overlapping fragment */                 \
+  X(invalid)           /* fragment or queue dropped: inconsistent length/end */ \
+  X(oversize)          /* queue killed: reassembled length > 65535 */           \
+  X(ecn_mismatch)      /* queue killed: Not-ECT mixed with ECT/CE */            \
+  X(memory_drops)      /* fragment dropped: memory above the high threshold */  \
+  X(queue_limit_drops) /* fragment dropped: max_queues reached */               \
+  X(timeouts)          /* queues expired */                                     \
+  X(bad_input)         /* not a fragment, or offsets do not fit the frame */
+
+struct DefragCounters {
+#define CTSYNC_DEFRAG_COUNTER_FIELD(name) uint64_t name = 0;
+  CTSYNC_DEFRAG_COUNTERS(CTSYNC_DEFRAG_COUNTER_FIELD)
+#undef CTSYNC_DEFRAG_COUNTER_FIELD
+};
+
+struct DefragResult {
+  enum class Kind : uint8_t {
+    kQueued,       // held; nothing to pass on (the kernel's NF_STOLEN)
+    kReassembled,  // `frame` holds the whole datagram, `layout` how it came
+    kDropped,      // see the counters for why
+  };
+  Kind kind = Kind::kDropped;
+  std::vector<uint8_t> frame;
+  FragmentLayout layout;
+};
+
+class Defragmenter {
+ public:
+  // Per-fragment and per-queue charges against high_thresh (an estimate of skb truesize
+  // and of struct ipq / frag_queue).
+  static constexpr size_t kFragmentOverhead = 256;
+  static constexpr size_t kQueueOverhead = 128;
+
+  explicit Defragmenter(const DefragOptions& options = {});
+
+  // Adds one fragment. `pkt` must be ParseEthernet's result for `frame` with
+  // pkt.is_fragment set. `zone` is the conntrack zone the packet will be tracked in.
+  DefragResult Add(const ParsedPacket& pkt, absl::Span<const uint8_t> frame, uint16_t zone,
+                   Nanos now);
+
+  // Drops queues whose time is up, looking at no more than `max_steps` queue records per
+  // call so one tick's work is bounded. Returns the number of queues expired.
+  size_t Expire(Nanos now, size_t max_steps = 64);
+
+  const DefragCounters& counters() const { return counters_; }
+  size_t queue_count() const { return queues_.size(); }
+  size_t memory_used() const { return memory_; }
+
+ private:
+  struct Key {
+    Family family;
+    uint8_t proto;
+    uint16_t zone;
+    uint32_t id;
+    IpAddress src;
+    IpAddress dst;
+    friend bool operator==(const Key&, const Key&) = default;
+    template <typename H>
+    friend H AbslHashValue(H h, const Key& k) {
+      return H::combine(std::move(h), k.family, k.proto, k.zone, k.id, k.src, k.dst);
+    }
+  };
+  struct Fragment {
+    uint32_t offset;
+    uint32_t end;
+    std::vector<uint8_t> data;  // fragmentable bytes [offset, end)
+  };
+  // A run of fragments received back to back (inet_frag_queue_insert's "fragrun").
+  struct Run {
+    uint32_t offset;
+    uint32_t end;
+  };
+  struct Queue {
+    Nanos deadline = 0;
+    uint64_t generation = 0;
+    size_t memory = 0;
+    uint32_t len = 0;   // datagram end as known so far
+    uint32_t meat = 0;  // bytes received
+    bool first_in = false;
+    bool last_in = false;
+    uint16_t max_size = 0;
+    uint16_t max_df_size = 0;
+    uint8_t ecn = 0;            // IPFRAG_ECN_* bits seen
+    std::vector<uint8_t> head;  // L2 + unfragmentable L3 header of the offset-0 fragment
+    uint16_t l3_offset = 0;
+    uint16_t v6_nexthdr_field = 0;  // from the IP header
+    uint8_t v6_next = 0;            // the fragment header's next header (offset 0 one)
+    std::vector<Run> runs;          // sorted, disjoint
+    std::vector<Fragment> fragments;
+  };
+
+  using QueueMap = absl::flat_hash_map<Key, Queue>;
+
+  void Kill(QueueMap::iterator it);
+  DefragResult Reassemble(QueueMap::iterator it);
+
+  DefragOptions options_;
+  DefragCounters counters_;
+  QueueMap queues_;
+  // Queues in creation order; a record is stale when its queue is gone or was recreated
+  // (generation differs). Deadlines are non-decreasing per family, so one FIFO per family.
+  struct ExpiryRecord {
+    Nanos deadline;
+    uint64_t generation;
+    Key key;
+  };
+  std::deque<ExpiryRecord> expiry_v4_;
+  std::deque<ExpiryRecord> expiry_v6_;
+  uint64_t next_generation_ = 1;
+  size_t memory_ = 0;
+};
+
+// Splits a whole datagram (an Ethernet frame: L2 header, then IP) into Ethernet frames
+// carrying the same L2 header, following `layout`. When the fragmentable length still
+// equals the sum of layout.payload_sizes the pieces have exactly those sizes (the kernel's
+// frag_list fast path); otherwise (a helper changed the length) pieces of at most
+// layout.max_fragment_size bytes are cut (the slow path with frag_max_size as MTU).
+// IPv4: every piece keeps the id, DF is cleared, MF set on all but the last, options not
+// marked "copied" become NOPs after the first piece, header checksums are recomputed.
+// IPv6: a fragment header with layout.id follows the unfragmentable part of each piece.
+absl::StatusOr<std::vector<std::vector<uint8_t>>> Refragment(absl::Span<const uint8_t> frame,
+                                                             const FragmentLayout& layout);
+
+}  // namespace ctsync
