@@ -102,18 +102,20 @@ size_t FlowTable::BucketOf(uint64_t hash) const {
   return static_cast<size_t>((static_cast<unsigned __int128>(hash) * options_.buckets) >> 64);
 }
 
-void FlowTable::LinkNode(FlowIndex idx, Direction d) {
-  Flow& f = slab_[idx];
-  const size_t b = BucketOf(Hash(f.tuple_of(d), f.zone));
-  f.hash_next[static_cast<int>(d)] = buckets_[b];
-  buckets_[b] = Node(idx, d);
+size_t FlowTable::BucketOfNode(FlowIndex idx, Direction d) const {
+  const Flow& f = slab_[idx];
+  return BucketOf(Hash(f.tuple_of(d), f.zone));
 }
 
-void FlowTable::UnlinkNode(FlowIndex idx, Direction d) {
+void FlowTable::LinkNode(FlowIndex idx, Direction d, size_t bucket) {
+  slab_[idx].hash_next[static_cast<int>(d)] = buckets_[bucket];
+  buckets_[bucket] = Node(idx, d);
+}
+
+void FlowTable::UnlinkNode(FlowIndex idx, Direction d, size_t bucket) {
   Flow& f = slab_[idx];
-  const size_t b = BucketOf(Hash(f.tuple_of(d), f.zone));
   const uint32_t target = Node(idx, d);
-  uint32_t* link = &buckets_[b];
+  uint32_t* link = &buckets_[bucket];
   while (*link != kNoFlow) {
     if (*link == target) {
       *link = f.hash_next[static_cast<int>(d)];
@@ -222,8 +224,14 @@ absl::Status FlowTable::Confirm(FlowIndex idx) {
   }
   Flow& f = slab_[idx];
   // __nf_conntrack_confirm refuses the insert when either tuple is already in the table.
+  // Both buckets are fetched before either chain is walked, so the two misses overlap.
+  size_t bucket[2];
+  for (int d = 0; d < 2; ++d) {
+    bucket[d] = BucketOfNode(idx, static_cast<Direction>(d));
+    __builtin_prefetch(&buckets_[bucket[d]], 1);
+  }
   for (Direction d : {Direction::kOriginal, Direction::kReply}) {
-    const FlowLookup clash = Find(f.tuple_of(d), f.zone);
+    const FlowLookup clash = FindInBucket(bucket[static_cast<int>(d)], f.tuple_of(d), f.zone);
     if (clash.found()) {
       return absl::AlreadyExistsError(absl::StrCat("flow ", idx, ": ",
                                                    d == Direction::kOriginal ? "original"
@@ -231,8 +239,8 @@ absl::Status FlowTable::Confirm(FlowIndex idx) {
                                                    " tuple clashes with flow ", clash.idx));
     }
   }
-  LinkNode(idx, Direction::kOriginal);
-  LinkNode(idx, Direction::kReply);
+  LinkNode(idx, Direction::kOriginal, bucket[0]);
+  LinkNode(idx, Direction::kReply, bucket[1]);
   f.status |= kIpsConfirmed;
   f.slot = FlowSlot::kConfirmed;
   ++confirmed_;
@@ -256,8 +264,13 @@ void FlowTable::Release(FlowIndex idx) {
 
 void FlowTable::Remove(FlowIndex idx) {
   if (!IsConfirmed(idx)) return;
-  UnlinkNode(idx, Direction::kOriginal);
-  UnlinkNode(idx, Direction::kReply);
+  RemoveConfirmed(idx, BucketOfNode(idx, Direction::kOriginal),
+                  BucketOfNode(idx, Direction::kReply));
+}
+
+void FlowTable::RemoveConfirmed(FlowIndex idx, size_t orig_bucket, size_t reply_bucket) {
+  UnlinkNode(idx, Direction::kOriginal, orig_bucket);
+  UnlinkNode(idx, Direction::kReply, reply_bucket);
   wheel_.Cancel(idx);
   slab_[idx].status &= ~kIpsConfirmed;
   --confirmed_;
@@ -279,18 +292,34 @@ void FlowTable::SetTimeout(FlowIndex idx, Nanos expires) {
 
 size_t FlowTable::Expire(Nanos now, size_t budget, DestroyFn on_destroy) {
   wheel_.Advance(now, [this](uint32_t id) { return slab_[id].expires; });
+  // Destroy in small groups whose hash buckets are fetched together, so the unlinking
+  // misses of a group overlap.
+  constexpr size_t kGroup = 8;
   size_t freed = 0;
   while (freed < budget) {
-    const uint32_t idx = wheel_.PopDue();
-    if (idx == TimerWheel::kNone) break;
-    Flow& f = slab_[idx];
-    if (f.expires > now) {
-      wheel_.Schedule(idx, f.expires);
-      continue;
+    FlowIndex group[kGroup];
+    size_t bucket[kGroup][2];
+    size_t n = 0;
+    while (n < kGroup && freed + n < budget) {
+      const uint32_t idx = wheel_.PopDue();
+      if (idx == TimerWheel::kNone) break;
+      const Flow& f = slab_[idx];
+      if (f.expires > now) {
+        wheel_.Schedule(idx, f.expires);  // refreshed after it came due
+        continue;
+      }
+      for (int d = 0; d < 2; ++d) {
+        bucket[n][d] = BucketOfNode(idx, static_cast<Direction>(d));
+        __builtin_prefetch(&buckets_[bucket[n][d]], 1);
+      }
+      group[n++] = idx;
     }
-    on_destroy(idx, f);
-    Remove(idx);
-    ++freed;
+    if (n == 0) break;
+    for (size_t i = 0; i < n; ++i) {
+      on_destroy(group[i], slab_[group[i]]);
+      RemoveConfirmed(group[i], bucket[i][0], bucket[i][1]);
+    }
+    freed += n;
   }
   return freed;
 }

@@ -141,8 +141,10 @@ class FlowTable {
   }
   uint64_t Hash(const Tuple& t, uint16_t zone) const;
   size_t BucketOf(uint64_t hash) const;
-  void LinkNode(FlowIndex idx, Direction d);
-  void UnlinkNode(FlowIndex idx, Direction d);
+  size_t BucketOfNode(FlowIndex idx, Direction d) const;
+  void LinkNode(FlowIndex idx, Direction d, size_t bucket);
+  void UnlinkNode(FlowIndex idx, Direction d, size_t bucket);
+  void RemoveConfirmed(FlowIndex idx, size_t orig_bucket, size_t reply_bucket);
   void Free(FlowIndex idx);
   // Early drop starting at the bucket of `hash`; true if something was evicted.
   bool EarlyDrop(uint64_t hash, Nanos now, DestroyFn on_destroy);

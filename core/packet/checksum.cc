@@ -150,10 +150,12 @@ bool VerifyL4Checksum(const ParsedPacket& pkt, absl::Span<const uint8_t> frame) 
   const absl::Span<const uint8_t> l4 = frame.subspan(pkt.l4_offset, pkt.l4_len);
   switch (pkt.proto) {
     case kProtoUdp:
-      if (LoadBe16(l4.data() + 6) == 0) return pkt.family == Family::kIpv4;
+      // udp_error() treats 0 as "no checksum" for IPv4 and IPv6 alike (the IPv6 stack
+      // rejects it later, at local delivery, not conntrack).
+      if (LoadBe16(l4.data() + 6) == 0) return true;
       break;
     case kProtoUdplite:
-      if (LoadBe16(l4.data() + 6) == 0) return false;
+      if (LoadBe16(l4.data() + 6) == 0) return false;  // "UDPLITE mandates checksums"
       break;
     case kProtoIcmp:
       if (pkt.family != Family::kIpv4) return true;
@@ -192,7 +194,9 @@ bool RecomputeL4Checksum(const ParsedPacket& pkt, absl::Span<uint8_t> frame) {
   if (pkt.proto == kProtoIcmp && pkt.family != Family::kIpv4) return false;
   if (pkt.proto == kProtoIcmpv6 && pkt.family != Family::kIpv6) return false;
   uint8_t* f = l4.data() + field;
-  if (pkt.proto == kProtoUdp && pkt.family == Family::kIpv4 && LoadBe16(f) == 0) return true;
+  // A UDP datagram sent without checksum keeps none, as the kernel's NAT leaves it
+  // (udp_manip_pkt only updates a non-zero checksum), whatever the family.
+  if (pkt.proto == kProtoUdp && LoadBe16(f) == 0) return true;
   StoreBe16(f, 0);
   uint16_t csum = static_cast<uint16_t>(~FoldChecksum(CoveredSum(pkt, l4)));
   if (csum == 0 && (pkt.proto == kProtoUdp || pkt.proto == kProtoUdplite)) csum = 0xffff;

@@ -46,9 +46,10 @@ void SetIpv4HeaderChecksum(absl::Span<uint8_t> header);
 // udplite_error, icmp_error, icmpv6_error, sctp_error). The kernel checks only in
 // PREROUTING; the caller decides when to call. False means INVALID.
 //  - TCP: always verified, over the whole IP payload.
-//  - UDP: IPv4 checksum 0 means "none" and passes; IPv6 checksum 0 fails.
-//  - UDP-Lite: checksum 0 fails; verified over the coverage with the full length in the
-//    pseudo-header.
+//  - UDP: checksum 0 means "none" and passes, for IPv6 too: udp_error() does not look at
+//    the family (RFC 8200 forbids it, but the kernel leaves that to local delivery).
+//  - UDP-Lite: checksum 0 fails (the kernel checks this in every hook, not only
+//    PREROUTING); verified over the coverage with the full length in the pseudo-header.
 //  - ICMP: over the ICMP message, no pseudo-header. ICMPv6: with the pseudo-header.
 //  - SCTP: CRC32c. Everything else (GRE, DCCP, which 6.16+ kernels track generically...):
 //    passes.
@@ -57,7 +58,7 @@ void SetIpv4HeaderChecksum(absl::Span<uint8_t> header);
 bool VerifyL4Checksum(const ParsedPacket& pkt, absl::Span<const uint8_t> frame);
 
 // Recomputes the L4 checksum of a parsed, unfragmented packet in place (after NAT or a
-// builder edit). An IPv4 UDP checksum of 0 ("none") is left at 0; a computed UDP 0 is
+// builder edit). A UDP checksum of 0 ("none") is left at 0 (v4 and v6); a computed UDP 0 is
 // stored as 0xffff. Returns false (touching nothing) when the packet is a fragment, its L4
 // header was not parsed, the offsets do not fit, or the protocol has no checksum we own.
 bool RecomputeL4Checksum(const ParsedPacket& pkt, absl::Span<uint8_t> frame);

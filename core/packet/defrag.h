@@ -86,6 +86,14 @@ struct DefragCounters {
 #define CTSYNC_DEFRAG_COUNTER_FIELD(name) uint64_t name = 0;
   CTSYNC_DEFRAG_COUNTERS(CTSYNC_DEFRAG_COUNTER_FIELD)
 #undef CTSYNC_DEFRAG_COUNTER_FIELD
+
+  // Calls fn(name, value) for every counter, in declaration order (for stats dumps).
+  template <typename Fn>
+  void ForEach(Fn&& fn) const {
+#define CTSYNC_DEFRAG_COUNTER_VISIT(name) fn(#name, name);
+    CTSYNC_DEFRAG_COUNTERS(CTSYNC_DEFRAG_COUNTER_VISIT)
+#undef CTSYNC_DEFRAG_COUNTER_VISIT
+  }
 };
 
 struct DefragResult {

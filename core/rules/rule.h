@@ -162,7 +162,7 @@ struct TableData {
 };
 
 // Names and numbers shared by parser and renderer (rule_names.cc).
-std::string ProtoName(uint8_t proto, Family family);
+std::string ProtoName(uint8_t proto);
 bool ParseProtoName(std::string_view text, uint8_t* proto);
 bool ParseIcmpType(std::string_view text, bool v6, IcmpMatch* out);
 std::string RenderIcmpType(const IcmpMatch& m);
@@ -177,6 +177,6 @@ absl::Status ParseRestore(std::string_view text, Family family,
                           std::unique_ptr<TableData> (&tables)[4], std::vector<Table>* save_order);
 
 // Rendering (rule_render.cc): the iptables-save text of one rule without "-A CHAIN".
-std::string RenderRule(const Rule& rule, const TableData& table, Family family);
+std::string RenderRule(const Rule& rule, const TableData& table);
 
 }  // namespace ctsync::rules::internal

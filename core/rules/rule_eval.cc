@@ -157,6 +157,8 @@ Verdict RuleSet::Evaluate(Table table, Hook hook, const MatchContext& ctx, Packe
   const int builtin = t->hook_chain[static_cast<int>(hook)];
   if (builtin < 0) return verdict;
 
+  PacketEffects ignored;  // an empty std::string does not allocate
+  if (effects == nullptr) effects = &ignored;
   Live live{effects->mark.value_or(ctx.mark), effects->ct_mark.value_or(ctx.ct_mark)};
   // xt_CT and NOTRACK leave a packet alone once something is attached to it.
   bool ct_attached = effects->notrack;

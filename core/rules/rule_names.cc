@@ -152,8 +152,7 @@ bool ParseU8(std::string_view s, uint8_t* out) {
 
 }  // namespace
 
-std::string ProtoName(uint8_t proto, Family family) {
-  (void)family;
+std::string ProtoName(uint8_t proto) {
   for (const auto& p : kProtos)
     if (p.number == proto) return p.name;
   return absl::StrCat(proto);

@@ -146,7 +146,7 @@ class RuleReader {
   absl::StatusOr<bool> MultiportOpt(MultiportMatch& m, std::string_view opt, bool inv);
   absl::StatusOr<bool> MarkOpt(MarkMatch& m, std::string_view opt, bool inv);
   absl::StatusOr<bool> MatchOpt(Match& m, std::string_view opt, bool inv);
-  absl::StatusOr<bool> TargetOpt(Target& t, std::string_view opt, bool inv, const Rule& rule);
+  absl::StatusOr<bool> TargetOpt(Target& t, std::string_view opt, bool inv);
 
   absl::Status Finish(Rule* rule);
 
@@ -590,9 +590,7 @@ absl::Status ParseNatRange(std::string_view text, Family family, bool want_addr,
   return absl::OkStatus();
 }
 
-absl::StatusOr<bool> RuleReader::TargetOpt(Target& t, std::string_view opt, bool inv,
-                                           const Rule& rule) {
-  (void)rule;
+absl::StatusOr<bool> RuleReader::TargetOpt(Target& t, std::string_view opt, bool inv) {
   auto no_inv = [&]() -> absl::Status {
     if (inv) return Err(absl::StrCat("unexpected ! before ", AV(opt)));
     return absl::OkStatus();
@@ -753,7 +751,7 @@ absl::StatusOr<bool> RuleReader::TargetOpt(Target& t, std::string_view opt, bool
 
 absl::Status RuleReader::Option(std::string_view opt, bool inv, Rule* rule) {
   if (target_given_) {
-    ASSIGN_OR_RETURN(bool mine, TargetOpt(rule->target, opt, inv, *rule));
+    ASSIGN_OR_RETURN(bool mine, TargetOpt(rule->target, opt, inv));
     if (mine) return absl::OkStatus();
   }
   for (auto it = rule->matches.rbegin(); it != rule->matches.rend(); ++it) {

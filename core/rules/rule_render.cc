@@ -191,7 +191,7 @@ void RenderNat(const NatSpec& n, std::string* out) {
   if (n.persistent) absl::StrAppend(out, " --persistent");
 }
 
-void RenderTarget(const Target& t, const TableData& table, Family family, std::string* out) {
+void RenderTarget(const Target& t, const TableData& table, std::string* out) {
   switch (t.kind) {
     case TargetKind::kNone:
       return;
@@ -256,12 +256,11 @@ void RenderTarget(const Target& t, const TableData& table, Family family, std::s
       RenderNat(t.nat, out);
       return;
   }
-  (void)family;
 }
 
 }  // namespace
 
-std::string RenderRule(const Rule& r, const TableData& table, Family family) {
+std::string RenderRule(const Rule& r, const TableData& table) {
   std::string out;
   // iptables prints an address when its mask is not zero or it is negated.
   if (r.src.set && (r.src.prefix.length != 0 || r.src.invert))
@@ -274,10 +273,10 @@ std::string RenderRule(const Rule& r, const TableData& table, Family family) {
     absl::StrAppend(&out, Bang(r.out.invert), " -o ", r.out.name, r.out.wildcard ? "+" : "");
   if (r.proto_set && (r.proto != 0 || r.proto_inv))
     absl::StrAppend(&out, Bang(r.proto_inv), " -p ",
-                    r.proto == 0 ? std::string("all") : ProtoName(r.proto, family));
+                    r.proto == 0 ? std::string("all") : ProtoName(r.proto));
   if (r.frag != Rule::kAnyFrag) absl::StrAppend(&out, Bang(r.frag == Rule::kNoFrag), " -f");
   for (const Match& m : r.matches) RenderMatch(m, &out);
-  RenderTarget(r.target, table, family, &out);
+  RenderTarget(r.target, table, &out);
   // Every piece starts with a space; drop the first.
   if (!out.empty()) out.erase(0, 1);
   return out;

@@ -75,7 +75,7 @@ std::string RuleSet::Save(bool with_counters) const {
     for (const internal::Chain& c : t.chains) {
       for (const internal::Rule& r : c.rules) {
         if (with_counters) absl::StrAppend(&out, "[", r.packets, ":", r.bytes, "] ");
-        std::string text = internal::RenderRule(r, t, family_);
+        std::string text = internal::RenderRule(r, t);
         absl::StrAppend(&out, "-A ", c.name, text.empty() ? "" : " ", text, "\n");
       }
     }
@@ -91,7 +91,7 @@ std::vector<RuleInfo> RuleSet::Rules() const {
     for (const internal::Chain& c : t.chains) {
       for (size_t i = 0; i < c.rules.size(); ++i) {
         const internal::Rule& r = c.rules[i];
-        out.push_back(RuleInfo{tn, c.name, static_cast<int>(i), internal::RenderRule(r, t, family_),
+        out.push_back(RuleInfo{tn, c.name, static_cast<int>(i), internal::RenderRule(r, t),
                                r.packets, r.bytes});
       }
     }
@@ -105,7 +105,7 @@ std::optional<std::string> RuleSet::RuleText(Table table, std::string_view chain
   for (const internal::Chain& c : t->chains) {
     if (c.name != chain) continue;
     if (index < 0 || index >= static_cast<int>(c.rules.size())) return std::nullopt;
-    return internal::RenderRule(c.rules[index], *t, family_);
+    return internal::RenderRule(c.rules[index], *t);
   }
   return std::nullopt;
 }

@@ -159,7 +159,9 @@ class RuleSet {
   // Evaluates `table` at `hook` for one packet: counts every rule whose matches all match,
   // applies non-terminating targets to *effects, and returns the verdict. A table that is
   // absent, or a hook the table has no chain for, gives kAccept with no counting.
-  // `hits` (may be null) receives the counted rules in order; it is appended to.
+  // `effects` (may be null) carries values set by earlier tables for the same packet in and
+  // the new ones out. `hits` (may be null) is appended the counted rules in walk order;
+  // only filling `hits` allocates.
   Verdict Evaluate(Table table, Hook hook, const MatchContext& ctx, PacketEffects* effects,
                    std::vector<RuleHit>* hits);
 

@@ -430,6 +430,14 @@ TEST(DefragTest, NonFragmentsAreCountedAsBadInput) {
   Defragmenter d;
   EXPECT_EQ(d.Add(p, whole, 0, kSec).kind, Kind::kDropped);
   EXPECT_EQ(d.counters().bad_input, 1u);
+  int visited = 0;
+  uint64_t bad_input = 0;
+  d.counters().ForEach([&](const char* name, uint64_t v) {
+    ++visited;
+    if (std::string(name) == "bad_input") bad_input = v;
+  });
+  EXPECT_EQ(visited, 11);
+  EXPECT_EQ(bad_input, 1u);
 }
 
 }  // namespace

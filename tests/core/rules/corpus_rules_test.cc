@@ -1,12 +1,19 @@
-// Every ruleset of the recorded kernel corpus (/work/shared/oracle): it parses, each rule the
-// kernel reported as hit renders to the exact text iptables-save printed for it, and the
-// filter FORWARD walk gives the same rule hits as the kernel for every step in which one
-// packet crossed FORWARD (context built from that step's probe tags: ctstate, SNAT/DNAT,
-// direction; in/out interface from the side the frame was injected on).
+// The recorded kernel corpus (/work/shared/oracle), replayed through the rules alone.
+//
+// Every ruleset parses; every rule the kernel reported as hit renders to the exact text
+// iptables-save printed for it; and for every step, walking the tables the packet crossed
+// gives the same set of rule hits as the kernel. The context for each hook comes from the
+// injected frame (addresses, protocol, ports, TCP flags, ICMP type) and the step's probe tags
+// at that hook (ctstate, SNAT/DNAT, direction). The walk follows the x_tables hook order:
+// PREROUTING raw, mangle, nat (NEW only); then FORWARD (mangle, filter) or INPUT (mangle,
+// filter, nat for NEW); then POSTROUTING (mangle, nat for NEW) for forwarded packets.
 // Generated from the corpus's scenario.json / expected.json files.
+#include <set>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "core/rules/rule_set.h"
 #include "gtest/gtest.h"
@@ -14,34 +21,37 @@
 namespace ctsync::rules {
 namespace {
 
-struct CorpusHit {
+struct CorpusRuleset {
+  const char* scenarios;
+  Family family;
+  const char* text;
+};
+
+struct CorpusHitText {
+  int ruleset;
   const char* table;
   const char* chain;
   int index;
   const char* rule;
 };
 
-struct CorpusRuleset {
-  const char* scenarios;
-  Family family;
-  const char* text;
-  std::vector<CorpusHit> hits;
-};
-
-struct CorpusForwardStep {
+// Probe tags per hook; nullptr when the packet never reached that hook.
+struct CorpusStep {
   const char* name;
-  int ruleset;  // index into kCorpus
+  int ruleset;
+  const char* frame_hex;
   const char* in;
   const char* out;
-  const char* states;  // probe tags, comma separated
-  bool dir_reply;
-  std::vector<int> forward_hits;
+  const char* pre;
+  const char* input;
+  const char* fwd;
+  const char* post;
+  const char* hits;  // "table/CHAIN:index" sorted, space separated
 };
 
-const CorpusRuleset kCorpus[] = {
-    {"ct_mark_zone",
-     Family::kIpv4,
-     R"txt(*raw
+// clang-format off
+const CorpusRuleset kCorpusRulesets[] = {
+    {"ct_mark_zone", Family::kIpv4, R"txt(*raw
 :PREROUTING ACCEPT [0:0]
 :OUTPUT ACCEPT [0:0]
 -A PREROUTING -i lan0 -j CT --zone 7
@@ -63,18 +73,8 @@ COMMIT
 -A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 -A FORWARD -i lan0 -o wan0 -m conntrack --ctstate NEW -j ACCEPT
 COMMIT
-)txt",
-     {
-         {"filter", "FORWARD", 1, R"txt(-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT)txt"},
-         {"filter", "FORWARD", 2, R"txt(-i lan0 -o wan0 -m conntrack --ctstate NEW -j ACCEPT)txt"},
-         {"mangle", "PREROUTING", 0,
-          R"txt(-m conntrack --ctstate NEW -j CONNMARK --set-xmark 0x2a/0xffffffff)txt"},
-         {"raw", "PREROUTING", 0, R"txt(-i lan0 -j CT --zone 7)txt"},
-         {"raw", "PREROUTING", 1, R"txt(-i wan0 -j CT --zone 7)txt"},
-     }},
-    {"dnat_port_forward",
-     Family::kIpv4,
-     R"txt(*nat
+)txt"},
+    {"dnat_port_forward", Family::kIpv4, R"txt(*nat
 :PREROUTING ACCEPT [0:0]
 :INPUT ACCEPT [0:0]
 :OUTPUT ACCEPT [0:0]
@@ -90,17 +90,8 @@ COMMIT
 -A FORWARD -i wan0 -o lan0 -m conntrack --ctstate DNAT,NEW -j ACCEPT
 -A FORWARD -i lan0 -o wan0 -m conntrack --ctstate NEW -j ACCEPT
 COMMIT
-)txt",
-     {
-         {"filter", "FORWARD", 1, R"txt(-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT)txt"},
-         {"filter", "FORWARD", 2,
-          R"txt(-i wan0 -o lan0 -m conntrack --ctstate NEW,DNAT -j ACCEPT)txt"},
-         {"nat", "PREROUTING", 0,
-          R"txt(-d 203.0.113.10/32 -i wan0 -p tcp -m tcp --dport 80 -j DNAT --to-destination 192.0.2.10:8080)txt"},
-     }},
-    {"filter_drop_new_established_passes+icmp_echo_request_reply+i",
-     Family::kIpv4,
-     R"txt(*filter
+)txt"},
+    {"filter_drop_new_established_passes+icmp_echo_request_reply+icmp_error_", Family::kIpv4, R"txt(*filter
 :INPUT ACCEPT [0:0]
 :FORWARD DROP [0:0]
 :OUTPUT ACCEPT [0:0]
@@ -108,15 +99,8 @@ COMMIT
 -A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 -A FORWARD -i lan0 -o wan0 -m conntrack --ctstate NEW -j ACCEPT
 COMMIT
-)txt",
-     {
-         {"filter", "FORWARD", 0, R"txt(-m conntrack --ctstate INVALID -j DROP)txt"},
-         {"filter", "FORWARD", 1, R"txt(-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT)txt"},
-         {"filter", "FORWARD", 2, R"txt(-i lan0 -o wan0 -m conntrack --ctstate NEW -j ACCEPT)txt"},
-     }},
-    {"ftp_active_port_snat+ftp_passive_pasv_snat",
-     Family::kIpv4,
-     R"txt(*raw
+)txt"},
+    {"ftp_active_port_snat+ftp_passive_pasv_snat", Family::kIpv4, R"txt(*raw
 :PREROUTING ACCEPT [0:0]
 :OUTPUT ACCEPT [0:0]
 -A PREROUTING -i lan0 -p tcp --dport 21 -j CT --helper ftp
@@ -136,16 +120,8 @@ COMMIT
 -A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 -A FORWARD -i lan0 -o wan0 -m conntrack --ctstate NEW -j ACCEPT
 COMMIT
-)txt",
-     {
-         {"filter", "FORWARD", 1, R"txt(-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT)txt"},
-         {"filter", "FORWARD", 2, R"txt(-i lan0 -o wan0 -m conntrack --ctstate NEW -j ACCEPT)txt"},
-         {"nat", "POSTROUTING", 0, R"txt(-o wan0 -j SNAT --to-source 203.0.113.5)txt"},
-         {"raw", "PREROUTING", 0, R"txt(-i lan0 -p tcp -m tcp --dport 21 -j CT --helper ftp)txt"},
-     }},
-    {"icmp_error_related_udp_snat+ipv4_fragments_udp_snat+snat_poo",
-     Family::kIpv4,
-     R"txt(*nat
+)txt"},
+    {"icmp_error_related_udp_snat+ipv4_fragments_udp_snat+snat_pool_tcp+snat", Family::kIpv4, R"txt(*nat
 :PREROUTING ACCEPT [0:0]
 :INPUT ACCEPT [0:0]
 :OUTPUT ACCEPT [0:0]
@@ -160,26 +136,14 @@ COMMIT
 -A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 -A FORWARD -i lan0 -o wan0 -m conntrack --ctstate NEW -j ACCEPT
 COMMIT
-)txt",
-     {
-         {"filter", "FORWARD", 1, R"txt(-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT)txt"},
-         {"filter", "FORWARD", 2, R"txt(-i lan0 -o wan0 -m conntrack --ctstate NEW -j ACCEPT)txt"},
-         {"nat", "POSTROUTING", 0, R"txt(-o wan0 -j SNAT --to-source 203.0.113.5)txt"},
-     }},
-    {"ipv6_tcp_handshake+tcp_simultaneous_open",
-     Family::kIpv4,
-     R"txt(*filter
+)txt"},
+    {"ipv6_tcp_handshake+tcp_simultaneous_open", Family::kIpv4, R"txt(*filter
 :INPUT ACCEPT [0:0]
 :FORWARD ACCEPT [0:0]
 :OUTPUT ACCEPT [0:0]
 COMMIT
-)txt",
-     {
-
-     }},
-    {"ipv6_tcp_handshake",
-     Family::kIpv6,
-     R"txt(*filter
+)txt"},
+    {"ipv6_tcp_handshake", Family::kIpv6, R"txt(*filter
 :INPUT ACCEPT [0:0]
 :FORWARD DROP [0:0]
 :OUTPUT ACCEPT [0:0]
@@ -187,14 +151,8 @@ COMMIT
 -A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 -A FORWARD -i lan0 -o wan0 -m conntrack --ctstate NEW -j ACCEPT
 COMMIT
-)txt",
-     {
-         {"filter", "FORWARD", 1, R"txt(-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT)txt"},
-         {"filter", "FORWARD", 2, R"txt(-i lan0 -o wan0 -m conntrack --ctstate NEW -j ACCEPT)txt"},
-     }},
-    {"notrack_raw",
-     Family::kIpv4,
-     R"txt(*raw
+)txt"},
+    {"notrack_raw", Family::kIpv4, R"txt(*raw
 :PREROUTING ACCEPT [0:0]
 :OUTPUT ACCEPT [0:0]
 -A PREROUTING -p udp --dport 53 -j NOTRACK
@@ -216,17 +174,8 @@ COMMIT
 -A FORWARD -m conntrack --ctstate UNTRACKED -j ACCEPT
 -A FORWARD -i lan0 -o wan0 -m conntrack --ctstate NEW -j ACCEPT
 COMMIT
-)txt",
-     {
-         {"filter", "FORWARD", 2, R"txt(-m conntrack --ctstate UNTRACKED -j ACCEPT)txt"},
-         {"filter", "FORWARD", 3, R"txt(-i lan0 -o wan0 -m conntrack --ctstate NEW -j ACCEPT)txt"},
-         {"nat", "POSTROUTING", 0, R"txt(-o wan0 -j SNAT --to-source 203.0.113.5)txt"},
-         {"raw", "PREROUTING", 0, R"txt(-p udp -m udp --dport 53 -j NOTRACK)txt"},
-         {"raw", "PREROUTING", 1, R"txt(-p udp -m udp --sport 53 -j NOTRACK)txt"},
-     }},
-    {"redirect_local",
-     Family::kIpv4,
-     R"txt(*nat
+)txt"},
+    {"redirect_local", Family::kIpv4, R"txt(*nat
 :PREROUTING ACCEPT [0:0]
 :INPUT ACCEPT [0:0]
 :OUTPUT ACCEPT [0:0]
@@ -242,157 +191,187 @@ COMMIT
 -A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 -A FORWARD -i lan0 -o wan0 -m conntrack --ctstate NEW -j ACCEPT
 COMMIT
-)txt",
-     {
-         {"nat", "PREROUTING", 0,
-          R"txt(-i lan0 -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 3128)txt"},
-         {"nat", "PREROUTING", 1,
-          R"txt(-i lan0 -p udp -m udp --dport 53 -j REDIRECT --to-ports 5353)txt"},
-     }},
+)txt"},
 };
-const CorpusForwardStep kForwardSteps[] = {
-    {"ct_mark_zone_step0", 0, "lan0", "wan0", "NEW", false, {2}},
-    {"ct_mark_zone_step1", 0, "wan0", "lan0", "ESTABLISHED", true, {1}},
-    {"dnat_port_forward_step0", 1, "wan0", "lan0", "NEW,DNAT", false, {2}},
-    {"dnat_port_forward_step1", 1, "lan0", "wan0", "ESTABLISHED,DNAT", true, {1}},
-    {"dnat_port_forward_step2", 1, "wan0", "lan0", "ESTABLISHED,DNAT", false, {1}},
-    {"dnat_port_forward_step3", 1, "wan0", "lan0", "ESTABLISHED,DNAT", false, {1}},
-    {"dnat_port_forward_step4", 1, "lan0", "wan0", "ESTABLISHED,DNAT", true, {1}},
-    {"dnat_port_forward_step5", 1, "wan0", "lan0", "ESTABLISHED,DNAT", false, {1}},
-    {"dnat_port_forward_step6", 1, "lan0", "wan0", "ESTABLISHED,DNAT", true, {1}},
-    {"dnat_port_forward_step7", 1, "wan0", "lan0", "ESTABLISHED,DNAT", false, {1}},
-    {"filter_drop_new_established_passes_step0", 2, "lan0", "wan0", "NEW", false, {2}},
-    {"filter_drop_new_established_passes_step1", 2, "wan0", "lan0", "ESTABLISHED", true, {1}},
-    {"filter_drop_new_established_passes_step2", 2, "lan0", "wan0", "ESTABLISHED", false, {1}},
-    {"filter_drop_new_established_passes_step3", 2, "wan0", "lan0", "NEW", false, {}},
-    {"filter_drop_new_established_passes_step4", 2, "wan0", "lan0", "ESTABLISHED", true, {1}},
-    {"filter_drop_new_established_passes_step5", 2, "lan0", "wan0", "ESTABLISHED", false, {1}},
-    {"ftp_active_port_snat_step0", 3, "lan0", "wan0", "NEW", false, {2}},
-    {"ftp_active_port_snat_step1", 3, "wan0", "lan0", "ESTABLISHED,SNAT", true, {1}},
-    {"ftp_active_port_snat_step2", 3, "lan0", "wan0", "ESTABLISHED,SNAT", false, {1}},
-    {"ftp_active_port_snat_step3", 3, "wan0", "lan0", "ESTABLISHED,SNAT", true, {1}},
-    {"ftp_active_port_snat_step4", 3, "lan0", "wan0", "ESTABLISHED,SNAT", false, {1}},
-    {"ftp_active_port_snat_step5", 3, "wan0", "lan0", "ESTABLISHED,SNAT", true, {1}},
-    {"ftp_active_port_snat_step6", 3, "lan0", "wan0", "ESTABLISHED,SNAT", false, {1}},
-    {"ftp_active_port_snat_step7", 3, "wan0", "lan0", "ESTABLISHED,SNAT", true, {1}},
-    {"ftp_active_port_snat_step8", 3, "lan0", "wan0", "ESTABLISHED,SNAT", false, {1}},
-    {"ftp_active_port_snat_step9", 3, "wan0", "lan0", "ESTABLISHED,SNAT", true, {1}},
-    {"ftp_active_port_snat_step10", 3, "wan0", "lan0", "RELATED,DNAT", false, {1}},
-    {"ftp_active_port_snat_step11", 3, "lan0", "wan0", "ESTABLISHED,DNAT", true, {1}},
-    {"ftp_active_port_snat_step12", 3, "wan0", "lan0", "ESTABLISHED,DNAT", false, {1}},
-    {"ftp_active_port_snat_step13", 3, "lan0", "wan0", "ESTABLISHED,SNAT", false, {1}},
-    {"ftp_passive_pasv_snat_step0", 3, "lan0", "wan0", "NEW", false, {2}},
-    {"ftp_passive_pasv_snat_step1", 3, "wan0", "lan0", "ESTABLISHED,SNAT", true, {1}},
-    {"ftp_passive_pasv_snat_step2", 3, "lan0", "wan0", "ESTABLISHED,SNAT", false, {1}},
-    {"ftp_passive_pasv_snat_step3", 3, "wan0", "lan0", "ESTABLISHED,SNAT", true, {1}},
-    {"ftp_passive_pasv_snat_step4", 3, "lan0", "wan0", "ESTABLISHED,SNAT", false, {1}},
-    {"ftp_passive_pasv_snat_step5", 3, "wan0", "lan0", "ESTABLISHED,SNAT", true, {1}},
-    {"ftp_passive_pasv_snat_step6", 3, "lan0", "wan0", "RELATED,SNAT", false, {1}},
-    {"ftp_passive_pasv_snat_step7", 3, "wan0", "lan0", "ESTABLISHED,SNAT", true, {1}},
-    {"ftp_passive_pasv_snat_step8", 3, "lan0", "wan0", "ESTABLISHED,SNAT", false, {1}},
-    {"ftp_passive_pasv_snat_step9", 3, "lan0", "wan0", "ESTABLISHED,SNAT", false, {1}},
-    {"icmp_echo_request_reply_step0", 2, "lan0", "wan0", "NEW", false, {2}},
-    {"icmp_echo_request_reply_step1", 2, "wan0", "lan0", "ESTABLISHED", true, {1}},
-    {"icmp_echo_request_reply_step2", 2, "wan0", "lan0", "ESTABLISHED", true, {1}},
-    {"icmp_echo_request_reply_step3", 2, "lan0", "wan0", "NEW", false, {2}},
-    {"icmp_error_related_udp_snat_step0", 4, "lan0", "wan0", "NEW", false, {2}},
-    {"icmp_error_related_udp_snat_step1", 4, "wan0", "lan0", "RELATED,SNAT", true, {1}},
-    {"icmp_error_unmatched_invalid_step0", 2, "wan0", "lan0", "INVALID", false, {0}},
-    {"icmp_error_unmatched_invalid_step1", 2, "lan0", "wan0", "NEW", false, {2}},
-    {"icmp_error_unmatched_invalid_step2", 2, "wan0", "lan0", "RELATED", true, {1}},
-    {"ipv4_fragments_udp_snat_step1", 4, "lan0", "wan0", "NEW", false, {2}},
-    {"ipv6_tcp_handshake_step8", 5, "wan0", "lan0", "NEW", false, {}},
-    {"ipv6_tcp_handshake_step0", 6, "lan0", "wan0", "NEW", false, {2}},
-    {"ipv6_tcp_handshake_step1", 6, "wan0", "lan0", "ESTABLISHED", true, {1}},
-    {"ipv6_tcp_handshake_step2", 6, "lan0", "wan0", "ESTABLISHED", false, {1}},
-    {"ipv6_tcp_handshake_step3", 6, "lan0", "wan0", "ESTABLISHED", false, {1}},
-    {"ipv6_tcp_handshake_step4", 6, "wan0", "lan0", "ESTABLISHED", true, {1}},
-    {"ipv6_tcp_handshake_step5", 6, "lan0", "wan0", "ESTABLISHED", false, {1}},
-    {"ipv6_tcp_handshake_step6", 6, "wan0", "lan0", "ESTABLISHED", true, {1}},
-    {"ipv6_tcp_handshake_step7", 6, "lan0", "wan0", "ESTABLISHED", false, {1}},
-    {"notrack_raw_step0", 7, "lan0", "wan0", "UNTRACKED", false, {2}},
-    {"notrack_raw_step1", 7, "wan0", "lan0", "UNTRACKED", false, {2}},
-    {"notrack_raw_step2", 7, "lan0", "wan0", "NEW", false, {3}},
-    {"snat_pool_tcp_step0", 4, "lan0", "wan0", "NEW", false, {2}},
-    {"snat_pool_tcp_step1", 4, "wan0", "lan0", "ESTABLISHED,SNAT", true, {1}},
-    {"snat_pool_tcp_step2", 4, "lan0", "wan0", "ESTABLISHED,SNAT", false, {1}},
-    {"snat_pool_tcp_step3", 4, "lan0", "wan0", "ESTABLISHED,SNAT", false, {1}},
-    {"snat_pool_tcp_step4", 4, "wan0", "lan0", "ESTABLISHED,SNAT", true, {1}},
-    {"snat_pool_tcp_step5", 4, "lan0", "wan0", "ESTABLISHED,SNAT", false, {1}},
-    {"snat_port_clash_random_step0", 4, "lan0", "wan0", "NEW", false, {2}},
-    {"snat_port_clash_random_step1", 4, "lan0", "wan0", "NEW", false, {2}},
-    {"snat_port_clash_random_step2", 4, "lan0", "wan0", "NEW", false, {2}},
-    {"snat_port_clash_random_step3", 4, "lan0", "wan0", "NEW", false, {2}},
-    {"tcp_fin_simultaneous_close_step0", 2, "lan0", "wan0", "NEW", false, {2}},
-    {"tcp_fin_simultaneous_close_step1", 2, "wan0", "lan0", "ESTABLISHED", true, {1}},
-    {"tcp_fin_simultaneous_close_step2", 2, "lan0", "wan0", "ESTABLISHED", false, {1}},
-    {"tcp_fin_simultaneous_close_step3", 2, "lan0", "wan0", "ESTABLISHED", false, {1}},
-    {"tcp_fin_simultaneous_close_step4", 2, "wan0", "lan0", "ESTABLISHED", true, {1}},
-    {"tcp_fin_simultaneous_close_step5", 2, "lan0", "wan0", "ESTABLISHED", false, {1}},
-    {"tcp_fin_simultaneous_close_step6", 2, "wan0", "lan0", "ESTABLISHED", true, {1}},
-    {"tcp_handshake_fin_client_first_step0", 2, "lan0", "wan0", "NEW", false, {2}},
-    {"tcp_handshake_fin_client_first_step1", 2, "wan0", "lan0", "ESTABLISHED", true, {1}},
-    {"tcp_handshake_fin_client_first_step2", 2, "lan0", "wan0", "ESTABLISHED", false, {1}},
-    {"tcp_handshake_fin_client_first_step3", 2, "lan0", "wan0", "ESTABLISHED", false, {1}},
-    {"tcp_handshake_fin_client_first_step4", 2, "wan0", "lan0", "ESTABLISHED", true, {1}},
-    {"tcp_handshake_fin_client_first_step5", 2, "wan0", "lan0", "ESTABLISHED", true, {1}},
-    {"tcp_handshake_fin_client_first_step6", 2, "lan0", "wan0", "ESTABLISHED", false, {1}},
-    {"tcp_handshake_fin_client_first_step7", 2, "lan0", "wan0", "ESTABLISHED", false, {1}},
-    {"tcp_handshake_fin_client_first_step8", 2, "wan0", "lan0", "ESTABLISHED", true, {1}},
-    {"tcp_handshake_fin_client_first_step9", 2, "wan0", "lan0", "ESTABLISHED", true, {1}},
-    {"tcp_handshake_fin_client_first_step10", 2, "lan0", "wan0", "ESTABLISHED", false, {1}},
-    {"tcp_invalid_flags_checksum_step0", 2, "lan0", "wan0", "INVALID", false, {0}},
-    {"tcp_invalid_flags_checksum_step1", 2, "lan0", "wan0", "INVALID", false, {0}},
-    {"tcp_invalid_flags_checksum_step2", 2, "lan0", "wan0", "INVALID", false, {0}},
-    {"tcp_invalid_flags_checksum_step3", 2, "lan0", "wan0", "INVALID", false, {0}},
-    {"tcp_invalid_flags_checksum_step4", 2, "lan0", "wan0", "NEW", false, {2}},
-    {"tcp_loose_pickup_step0", 2, "lan0", "wan0", "NEW", false, {2}},
-    {"tcp_loose_pickup_step1", 2, "wan0", "lan0", "ESTABLISHED", true, {1}},
-    {"tcp_loose_pickup_step2", 2, "lan0", "wan0", "ESTABLISHED", false, {1}},
-    {"tcp_loose_pickup_step3", 2, "wan0", "lan0", "ESTABLISHED", true, {1}},
-    {"tcp_out_of_window_invalid_step0", 2, "lan0", "wan0", "NEW", false, {2}},
-    {"tcp_out_of_window_invalid_step1", 2, "wan0", "lan0", "ESTABLISHED", true, {1}},
-    {"tcp_out_of_window_invalid_step2", 2, "lan0", "wan0", "ESTABLISHED", false, {1}},
-    {"tcp_out_of_window_invalid_step3", 2, "lan0", "wan0", "INVALID", false, {0}},
-    {"tcp_out_of_window_invalid_step4", 2, "wan0", "lan0", "INVALID", false, {0}},
-    {"tcp_out_of_window_invalid_step5", 2, "lan0", "wan0", "ESTABLISHED", false, {1}},
-    {"tcp_out_of_window_invalid_step6", 2, "wan0", "lan0", "ESTABLISHED", true, {1}},
-    {"tcp_rst_close_step0", 2, "lan0", "wan0", "NEW", false, {2}},
-    {"tcp_rst_close_step1", 2, "wan0", "lan0", "ESTABLISHED", true, {1}},
-    {"tcp_rst_close_step2", 2, "lan0", "wan0", "ESTABLISHED", false, {1}},
-    {"tcp_rst_close_step3", 2, "lan0", "wan0", "ESTABLISHED", false, {1}},
-    {"tcp_rst_close_step4", 2, "wan0", "lan0", "ESTABLISHED", true, {1}},
-    {"tcp_rst_close_step5", 2, "lan0", "wan0", "ESTABLISHED", false, {1}},
-    {"tcp_simultaneous_open_step0", 5, "lan0", "wan0", "NEW", false, {}},
-    {"tcp_simultaneous_open_step1", 5, "wan0", "lan0", "ESTABLISHED", true, {}},
-    {"tcp_simultaneous_open_step2", 5, "lan0", "wan0", "ESTABLISHED", false, {}},
-    {"tcp_simultaneous_open_step3", 5, "wan0", "lan0", "ESTABLISHED", true, {}},
-    {"tcp_simultaneous_open_step4", 5, "lan0", "wan0", "ESTABLISHED", false, {}},
-    {"tcp_syn_retransmit_step0", 2, "lan0", "wan0", "NEW", false, {2}},
-    {"tcp_syn_retransmit_step1", 2, "lan0", "wan0", "NEW", false, {2}},
-    {"tcp_syn_retransmit_step2", 2, "wan0", "lan0", "ESTABLISHED", true, {1}},
-    {"tcp_syn_retransmit_step3", 2, "wan0", "lan0", "ESTABLISHED", true, {1}},
-    {"tcp_syn_retransmit_step4", 2, "lan0", "wan0", "ESTABLISHED", false, {1}},
-    {"tcp_time_wait_reopen_step0", 2, "lan0", "wan0", "NEW", false, {2}},
-    {"tcp_time_wait_reopen_step1", 2, "wan0", "lan0", "ESTABLISHED", true, {1}},
-    {"tcp_time_wait_reopen_step2", 2, "lan0", "wan0", "ESTABLISHED", false, {1}},
-    {"tcp_time_wait_reopen_step3", 2, "lan0", "wan0", "ESTABLISHED", false, {1}},
-    {"tcp_time_wait_reopen_step4", 2, "wan0", "lan0", "ESTABLISHED", true, {1}},
-    {"tcp_time_wait_reopen_step5", 2, "lan0", "wan0", "ESTABLISHED", false, {1}},
-    {"tcp_time_wait_reopen_step6", 2, "wan0", "lan0", "ESTABLISHED", true, {1}},
-    {"tcp_time_wait_reopen_step7", 2, "lan0", "wan0", "ESTABLISHED", false, {1}},
-    {"tcp_time_wait_reopen_step8", 2, "lan0", "wan0", "NEW", false, {2}},
-    {"tcp_time_wait_reopen_step9", 2, "wan0", "lan0", "ESTABLISHED", true, {1}},
-    {"tcp_time_wait_reopen_step10", 2, "lan0", "wan0", "ESTABLISHED", false, {1}},
-    {"udp_reply_from_other_port_new_step0", 2, "lan0", "wan0", "NEW", false, {2}},
-    {"udp_reply_from_other_port_new_step1", 2, "wan0", "lan0", "NEW", false, {}},
-    {"udp_reply_from_other_port_new_step2", 2, "wan0", "lan0", "ESTABLISHED", true, {1}},
-    {"udp_single_request_step0", 2, "lan0", "wan0", "NEW", false, {2}},
-    {"udp_stream_assured_step0", 2, "lan0", "wan0", "NEW", false, {2}},
-    {"udp_stream_assured_step1", 2, "wan0", "lan0", "ESTABLISHED", true, {1}},
-    {"udp_stream_assured_step2", 2, "lan0", "wan0", "ESTABLISHED", false, {1}},
-    {"udp_stream_assured_step3", 2, "wan0", "lan0", "ESTABLISHED", true, {1}},
+const CorpusHitText kCorpusHitTexts[] = {
+    {0, "filter", "FORWARD", 1, "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"},
+    {0, "filter", "FORWARD", 2, "-i lan0 -o wan0 -m conntrack --ctstate NEW -j ACCEPT"},
+    {0, "mangle", "PREROUTING", 0, "-m conntrack --ctstate NEW -j CONNMARK --set-xmark 0x2a/0xffffffff"},
+    {0, "raw", "PREROUTING", 0, "-i lan0 -j CT --zone 7"},
+    {0, "raw", "PREROUTING", 1, "-i wan0 -j CT --zone 7"},
+    {1, "filter", "FORWARD", 1, "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"},
+    {1, "filter", "FORWARD", 2, "-i wan0 -o lan0 -m conntrack --ctstate NEW,DNAT -j ACCEPT"},
+    {1, "nat", "PREROUTING", 0, "-d 203.0.113.10/32 -i wan0 -p tcp -m tcp --dport 80 -j DNAT --to-destination 192.0.2.10:8080"},
+    {2, "filter", "FORWARD", 0, "-m conntrack --ctstate INVALID -j DROP"},
+    {2, "filter", "FORWARD", 1, "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"},
+    {2, "filter", "FORWARD", 2, "-i lan0 -o wan0 -m conntrack --ctstate NEW -j ACCEPT"},
+    {3, "filter", "FORWARD", 1, "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"},
+    {3, "filter", "FORWARD", 2, "-i lan0 -o wan0 -m conntrack --ctstate NEW -j ACCEPT"},
+    {3, "nat", "POSTROUTING", 0, "-o wan0 -j SNAT --to-source 203.0.113.5"},
+    {3, "raw", "PREROUTING", 0, "-i lan0 -p tcp -m tcp --dport 21 -j CT --helper ftp"},
+    {4, "filter", "FORWARD", 1, "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"},
+    {4, "filter", "FORWARD", 2, "-i lan0 -o wan0 -m conntrack --ctstate NEW -j ACCEPT"},
+    {4, "nat", "POSTROUTING", 0, "-o wan0 -j SNAT --to-source 203.0.113.5"},
+    {6, "filter", "FORWARD", 1, "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"},
+    {6, "filter", "FORWARD", 2, "-i lan0 -o wan0 -m conntrack --ctstate NEW -j ACCEPT"},
+    {7, "filter", "FORWARD", 2, "-m conntrack --ctstate UNTRACKED -j ACCEPT"},
+    {7, "filter", "FORWARD", 3, "-i lan0 -o wan0 -m conntrack --ctstate NEW -j ACCEPT"},
+    {7, "nat", "POSTROUTING", 0, "-o wan0 -j SNAT --to-source 203.0.113.5"},
+    {7, "raw", "PREROUTING", 0, "-p udp -m udp --dport 53 -j NOTRACK"},
+    {7, "raw", "PREROUTING", 1, "-p udp -m udp --sport 53 -j NOTRACK"},
+    {8, "nat", "PREROUTING", 0, "-i lan0 -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 3128"},
+    {8, "nat", "PREROUTING", 1, "-i lan0 -p udp -m udp --dport 53 -j REDIRECT --to-ports 5353"},
 };
+const CorpusStep kCorpusSteps[] = {
+    {"ct_mark_zone_step0", 0, "020000000101020000000102080045000021000a000040118e70c000020ac633641417d41bbc000d931c7a6f6e6564", "lan0", "wan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", "NEW,dir:ORIGINAL", "filter/FORWARD:2 mangle/PREROUTING:0 raw/PREROUTING:0"},
+    {"ct_mark_zone_step1", 0, "0200000002010200000002020800450000270014000040118e60c6336414c000020a1bbc17d4001337117a6f6e65642d7265706c79", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", "filter/FORWARD:1 raw/PREROUTING:1"},
+    {"dnat_port_forward_step0", 1, "0200000002010200000002020800450000280065000040061419c6336414cb00710ac738005000001b58000000005002ffff66af0000", "wan0", "lan0", "NEW,dir:ORIGINAL", nullptr, "DNAT,NEW,dir:ORIGINAL", "DNAT,NEW,dir:ORIGINAL", "filter/FORWARD:2 nat/PREROUTING:0"},
+    {"dnat_port_forward_step1", 1, "0200000001010200000001020800450000280385000040068af9c000020ac63364141f90c7380000232800001b595012ffff9e360000", "lan0", "wan0", "DNAT,ESTABLISHED,dir:REPLY", nullptr, "DNAT,ESTABLISHED,dir:REPLY", "DNAT,ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"dnat_port_forward_step2", 1, "0200000002010200000002020800450000280066000040061418c6336414cb00710ac738005000001b59000023295010ffff43770000", "wan0", "lan0", "DNAT,ESTABLISHED,dir:ORIGINAL", nullptr, "DNAT,ESTABLISHED,dir:ORIGINAL", "DNAT,ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"dnat_port_forward_step3", 1, "02000000020102000000020208004500002d0067000040061412c6336414cb00710ac738005000001b59000023295018ffff79040000474554202f", "wan0", "lan0", "DNAT,ESTABLISHED,dir:ORIGINAL", nullptr, "DNAT,ESTABLISHED,dir:ORIGINAL", "DNAT,ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"dnat_port_forward_step4", 1, "02000000010102000000010208004500002e0386000040068af2c000020ac63364141f90c7380000232900001b5e5018ffffec880000323030204f4b", "lan0", "wan0", "DNAT,ESTABLISHED,dir:REPLY", nullptr, "DNAT,ESTABLISHED,dir:REPLY", "DNAT,ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"dnat_port_forward_step5", 1, "0200000002010200000002020800450000280068000040061416c6336414cb00710ac738005000001b5e0000232f5011ffff436b0000", "wan0", "lan0", "DNAT,ESTABLISHED,dir:ORIGINAL", nullptr, "DNAT,ESTABLISHED,dir:ORIGINAL", "DNAT,ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"dnat_port_forward_step6", 1, "0200000001010200000001020800450000280387000040068af7c000020ac63364141f90c7380000232f00001b5f5011ffff9e2a0000", "lan0", "wan0", "DNAT,ESTABLISHED,dir:REPLY", nullptr, "DNAT,ESTABLISHED,dir:REPLY", "DNAT,ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"dnat_port_forward_step7", 1, "0200000002010200000002020800450000280069000040061415c6336414cb00710ac738005000001b5f000023305010ffff436a0000", "wan0", "lan0", "DNAT,ESTABLISHED,dir:ORIGINAL", nullptr, "DNAT,ESTABLISHED,dir:ORIGINAL", "DNAT,ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"filter_drop_new_established_passes_step0", 2, "0200000001010200000001020800450000280065000040068e19c000020ac63364149c860050000003e8000000005002ffff22d20000", "lan0", "wan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", "NEW,dir:ORIGINAL", "filter/FORWARD:2"},
+    {"filter_drop_new_established_passes_step1", 2, "0200000002010200000002020800450000280385000040068af9c6336414c000020a00509c8600001388000003e95012ffff0f390000", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"filter_drop_new_established_passes_step2", 2, "0200000001010200000001020800450000280066000040068e18c000020ac63364149c860050000003e9000013895010ffff0f3a0000", "lan0", "wan0", "ESTABLISHED,dir:ORIGINAL", nullptr, "ESTABLISHED,dir:ORIGINAL", "ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"filter_drop_new_established_passes_step3", 2, "0200000002010200000002020800450000280065000040068e19c6336414c000020ac77e001600000bb8000000005002fffff0430000", "wan0", "lan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", nullptr, ""},
+    {"filter_drop_new_established_passes_step4", 2, "02000000020102000000020208004500002c0386000040068af4c6336414c000020a00509c8600001389000003e95018ffff366b000064617461", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"filter_drop_new_established_passes_step5", 2, "0200000001010200000001020800450000280067000040068e17c000020ac63364149c860050000003e90000138d5010ffff0f360000", "lan0", "wan0", "ESTABLISHED,dir:ORIGINAL", nullptr, "ESTABLISHED,dir:ORIGINAL", "ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"ftp_active_port_snat_step0", 3, "0200000001010200000001020800450000280065000040068e19c000020ac63364149c550015000003e8000000005002ffff233e0000", "lan0", "wan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", "NEW,dir:ORIGINAL", "filter/FORWARD:2 nat/POSTROUTING:0 raw/PREROUTING:0"},
+    {"ftp_active_port_snat_step1", 3, "02000000020102000000020208004500002803850000400610fec6336414cb00710500159c5500001388000003e95012ffff95a90000", "wan0", "lan0", "ESTABLISHED,SNAT,dir:REPLY", nullptr, "ESTABLISHED,SNAT,dir:REPLY", "ESTABLISHED,SNAT,dir:REPLY", "filter/FORWARD:1"},
+    {"ftp_active_port_snat_step2", 3, "0200000001010200000001020800450000280066000040068e18c000020ac63364149c550015000003e9000013895010ffff0fa60000", "lan0", "wan0", "ESTABLISHED,SNAT,dir:ORIGINAL", nullptr, "ESTABLISHED,SNAT,dir:ORIGINAL", "ESTABLISHED,SNAT,dir:ORIGINAL", "filter/FORWARD:1 raw/PREROUTING:0"},
+    {"ftp_active_port_snat_step3", 3, "02000000020102000000020208004500003303860000400610f2c6336414cb00710500159c5500001389000003e95018ffffdc6d00003232302072656164790d0a", "wan0", "lan0", "ESTABLISHED,SNAT,dir:REPLY", nullptr, "ESTABLISHED,SNAT,dir:REPLY", "ESTABLISHED,SNAT,dir:REPLY", "filter/FORWARD:1"},
+    {"ftp_active_port_snat_step4", 3, "0200000001010200000001020800450000380067000040068e07c000020ac63364149c550015000003e9000013945018ffff87a600005553455220616e6f6e796d6f75730d0a", "lan0", "wan0", "ESTABLISHED,SNAT,dir:ORIGINAL", nullptr, "ESTABLISHED,SNAT,dir:ORIGINAL", "ESTABLISHED,SNAT,dir:ORIGINAL", "filter/FORWARD:1 raw/PREROUTING:0"},
+    {"ftp_active_port_snat_step5", 3, "02000000020102000000020208004500003703870000400610edc6336414cb00710500159c5500001394000003f95018ffff61730000323330206c6f6767656420696e0d0a", "wan0", "lan0", "ESTABLISHED,SNAT,dir:REPLY", nullptr, "ESTABLISHED,SNAT,dir:REPLY", "ESTABLISHED,SNAT,dir:REPLY", "filter/FORWARD:1"},
+    {"ftp_active_port_snat_step6", 3, "0200000001010200000001020800450000400068000040068dfec000020ac63364149c550015000003f9000013a35018ffffb2f50000504f5254203139322c302c322c31302c3139352c38300d0a", "lan0", "wan0", "ESTABLISHED,SNAT,dir:ORIGINAL", nullptr, "ESTABLISHED,SNAT,dir:ORIGINAL", "ESTABLISHED,SNAT,dir:ORIGINAL", "filter/FORWARD:1 raw/PREROUTING:0"},
+    {"ftp_active_port_snat_step7", 3, "02000000020102000000020208004500003503880000400610eec6336414cb00710500159c55000013a3000004125018fffffae1000032303020504f5254206f6b0d0a", "wan0", "lan0", "ESTABLISHED,SNAT,dir:REPLY", nullptr, "ESTABLISHED,SNAT,dir:REPLY", "ESTABLISHED,SNAT,dir:REPLY", "filter/FORWARD:1"},
+    {"ftp_active_port_snat_step8", 3, "02000000010102000000010208004500002e0069000040068e0fc000020ac63364149c55001500000411000013b05018ffff62a100004c4953540d0a", "lan0", "wan0", "ESTABLISHED,SNAT,dir:ORIGINAL", nullptr, "ESTABLISHED,SNAT,dir:ORIGINAL", "ESTABLISHED,SNAT,dir:ORIGINAL", "filter/FORWARD:1 raw/PREROUTING:0"},
+    {"ftp_active_port_snat_step9", 3, "02000000020102000000020208004500003503890000400610edc6336414cb00710500159c55000013b0000004185018ffffa48f0000313530204f70656e696e670d0a", "wan0", "lan0", "ESTABLISHED,SNAT,dir:REPLY", nullptr, "ESTABLISHED,SNAT,dir:REPLY", "ESTABLISHED,SNAT,dir:REPLY", "filter/FORWARD:1"},
+    {"ftp_active_port_snat_step10", 3, "020000000201020000000202080045000028006500004006141ec6336414cb0071050014c35000011170000000005002ffff74bf0000", "wan0", "lan0", "DNAT,RELATED,dir:ORIGINAL", nullptr, "DNAT,RELATED,dir:ORIGINAL", "DNAT,RELATED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"ftp_active_port_snat_step11", 3, "0200000001010200000001020800450000280385000040068af9c000020ac6336414c350001400013880000111715012ffffb6280000", "lan0", "wan0", "DNAT,ESTABLISHED,dir:REPLY", nullptr, "DNAT,ESTABLISHED,dir:REPLY", "DNAT,ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"ftp_active_port_snat_step12", 3, "020000000201020000000202080045000028006600004006141dc6336414cb0071050014c35000011171000138815010ffff3c2e0000", "wan0", "lan0", "DNAT,ESTABLISHED,dir:ORIGINAL", nullptr, "DNAT,ESTABLISHED,dir:ORIGINAL", "DNAT,ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"ftp_active_port_snat_step13", 3, "020000000101020000000102080045000028006a000040068e14c000020ac63364149c55001500000417000013bd5010ffff0f440000", "lan0", "wan0", "ESTABLISHED,SNAT,dir:ORIGINAL", nullptr, "ESTABLISHED,SNAT,dir:ORIGINAL", "ESTABLISHED,SNAT,dir:ORIGINAL", "filter/FORWARD:1 raw/PREROUTING:0"},
+    {"ftp_passive_pasv_snat_step0", 3, "0200000001010200000001020800450000280065000040068e19c000020ac63364149c560015000003e8000000005002ffff233d0000", "lan0", "wan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", "NEW,dir:ORIGINAL", "filter/FORWARD:2 nat/POSTROUTING:0 raw/PREROUTING:0"},
+    {"ftp_passive_pasv_snat_step1", 3, "02000000020102000000020208004500002803850000400610fec6336414cb00710500159c5600001388000003e95012ffff95a80000", "wan0", "lan0", "ESTABLISHED,SNAT,dir:REPLY", nullptr, "ESTABLISHED,SNAT,dir:REPLY", "ESTABLISHED,SNAT,dir:REPLY", "filter/FORWARD:1"},
+    {"ftp_passive_pasv_snat_step2", 3, "0200000001010200000001020800450000280066000040068e18c000020ac63364149c560015000003e9000013895010ffff0fa50000", "lan0", "wan0", "ESTABLISHED,SNAT,dir:ORIGINAL", nullptr, "ESTABLISHED,SNAT,dir:ORIGINAL", "ESTABLISHED,SNAT,dir:ORIGINAL", "filter/FORWARD:1 raw/PREROUTING:0"},
+    {"ftp_passive_pasv_snat_step3", 3, "02000000020102000000020208004500003303860000400610f2c6336414cb00710500159c5600001389000003e95018ffffdc6c00003232302072656164790d0a", "wan0", "lan0", "ESTABLISHED,SNAT,dir:REPLY", nullptr, "ESTABLISHED,SNAT,dir:REPLY", "ESTABLISHED,SNAT,dir:REPLY", "filter/FORWARD:1"},
+    {"ftp_passive_pasv_snat_step4", 3, "02000000010102000000010208004500002e0067000040068e11c000020ac63364149c560015000003e9000013945018ffff5eea0000504153560d0a", "lan0", "wan0", "ESTABLISHED,SNAT,dir:ORIGINAL", nullptr, "ESTABLISHED,SNAT,dir:ORIGINAL", "ESTABLISHED,SNAT,dir:ORIGINAL", "filter/FORWARD:1 raw/PREROUTING:0"},
+    {"ftp_passive_pasv_snat_step5", 3, "02000000020102000000020208004500005b03870000400610c9c6336414cb00710500159c5600001394000003ef5018ffffe4d7000032323720456e746572696e672050617373697665204d6f646520283139382c35312c3130302c32302c3131372c3438292e0d0a", "wan0", "lan0", "ESTABLISHED,SNAT,dir:REPLY", nullptr, "ESTABLISHED,SNAT,dir:REPLY", "ESTABLISHED,SNAT,dir:REPLY", "filter/FORWARD:1"},
+    {"ftp_passive_pasv_snat_step6", 3, "0200000001010200000001020800450000280065000040068e19c000020ac63364149ca475300000ea60000000005002ffffc75a0000", "lan0", "wan0", "RELATED,SNAT,dir:ORIGINAL", nullptr, "RELATED,SNAT,dir:ORIGINAL", "RELATED,SNAT,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"ftp_passive_pasv_snat_step7", 3, "02000000020102000000020208004500002803850000400610fec6336414cb00710575309ca40000ee480000ea615012ffff5f050000", "wan0", "lan0", "ESTABLISHED,SNAT,dir:REPLY", nullptr, "ESTABLISHED,SNAT,dir:REPLY", "ESTABLISHED,SNAT,dir:REPLY", "filter/FORWARD:1"},
+    {"ftp_passive_pasv_snat_step8", 3, "0200000001010200000001020800450000280066000040068e18c000020ac63364149ca475300000ea610000ee495010ffffd9010000", "lan0", "wan0", "ESTABLISHED,SNAT,dir:ORIGINAL", nullptr, "ESTABLISHED,SNAT,dir:ORIGINAL", "ESTABLISHED,SNAT,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"ftp_passive_pasv_snat_step9", 3, "0200000001010200000001020800450000280068000040068e16c000020ac63364149c560015000003ef000013c75010ffff0f610000", "lan0", "wan0", "ESTABLISHED,SNAT,dir:ORIGINAL", nullptr, "ESTABLISHED,SNAT,dir:ORIGINAL", "ESTABLISHED,SNAT,dir:ORIGINAL", "filter/FORWARD:1 raw/PREROUTING:0"},
+    {"icmp_echo_request_reply_step0", 2, "020000000101020000000102080045000024000a000040018e7dc000020ac633641408005435123400016162636465666768", "lan0", "wan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", "NEW,dir:ORIGINAL", "filter/FORWARD:2"},
+    {"icmp_echo_request_reply_step1", 2, "0200000002010200000002020800450000240014000040018e73c6336414c000020a00005c35123400016162636465666768", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"icmp_echo_request_reply_step2", 2, "0200000002010200000002020800450000240015000040018e72c6336414c000020a00005c35123400016162636465666768", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"icmp_echo_request_reply_step3", 2, "020000000101020000000102080045000024000b000040018e7cc000020ac633641408005434123500016162636465666768", "lan0", "wan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", "NEW,dir:ORIGINAL", "filter/FORWARD:2"},
+    {"icmp_error_related_udp_snat_step0", 4, "020000000101020000000102080045000026000a000040118e6bc000020ac6336414138800350012d6e271756572792d64617461", "lan0", "wan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", "NEW,dir:ORIGINAL", "filter/FORWARD:2 nat/POSTROUTING:0"},
+    {"icmp_error_related_udp_snat_step1", 4, "020000000201020000000202080045000042001e000040011450c6336414cb0071050303636e0000000045000026000a00003f111570cb007105c63364141388003500125ce771756572792d64617461", "wan0", "lan0", "RELATED,SNAT,dir:REPLY", nullptr, "RELATED,SNAT,dir:REPLY", "RELATED,SNAT,dir:REPLY", "filter/FORWARD:1"},
+    {"icmp_error_unmatched_invalid_step0", 2, "020000000201020000000202080045000039001e000040018e54c6336414c000020a0303e969000000004500001d000a00003f118f74c000020ac633641415b3003500098ca171", "wan0", "lan0", "INVALID", nullptr, "INVALID", nullptr, "filter/FORWARD:0"},
+    {"icmp_error_unmatched_invalid_step1", 2, "02000000010102000000010208004500001d000a000040118e74c000020ac633641415b3003500098ca171", "lan0", "wan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", "NEW,dir:ORIGINAL", "filter/FORWARD:2"},
+    {"icmp_error_unmatched_invalid_step2", 2, "020000000201020000000202080045000039001f000040018e53c6336414c000020a0303e969000000004500001d000a00003f118f74c000020ac633641415b3003500098ca171", "wan0", "lan0", "RELATED,dir:REPLY", nullptr, "RELATED,dir:REPLY", "RELATED,dir:REPLY", "filter/FORWARD:1"},
+    {"ipv4_fragments_udp_snat_step0", 4, "02000000010102000000010208004500002c2222200040114c4dc000020ac6336414189c1c840038477546464646464646464646464646464646", "lan0", "wan0", nullptr, nullptr, nullptr, nullptr, ""},
+    {"ipv4_fragments_udp_snat_step1", 4, "0200000001010200000001020800450000342222000340116c42c000020ac63364144646464646464646464646464646464646464646464646464646464646464646", "lan0", "wan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", "NEW,dir:ORIGINAL", "filter/FORWARD:2 nat/POSTROUTING:0"},
+    {"ipv4_fragments_udp_snat_step2", 4, "02000000010102000000010208004500002c3333200040113b3cc000020ac6336414189d1c8500382f5b47474747474747474747474747474747", "lan0", "wan0", nullptr, nullptr, nullptr, nullptr, ""},
+    {"ipv6_tcp_handshake_step0", 6, "02000000010102000000010286dd600000000014064020010db800010000000000000000001020010db80002000000000000000000209c9a0050000003e8000000005002ffffb36b0000", "lan0", "wan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", "NEW,dir:ORIGINAL", "filter/FORWARD:2"},
+    {"ipv6_tcp_handshake_step1", 6, "02000000020102000000020286dd600000000014064020010db800020000000000000000002020010db800010000000000000000001000509c9a00001388000003e95012ffff9fd20000", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"ipv6_tcp_handshake_step2", 6, "02000000010102000000010286dd600000000014064020010db800010000000000000000001020010db80002000000000000000000209c9a0050000003e9000013895010ffff9fd30000", "lan0", "wan0", "ESTABLISHED,dir:ORIGINAL", nullptr, "ESTABLISHED,dir:ORIGINAL", "ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"ipv6_tcp_handshake_step3", 6, "02000000010102000000010286dd60000000001a064020010db800010000000000000000001020010db80002000000000000000000209c9a0050000003e9000013895018ffff5bbd000068656c6c6f36", "lan0", "wan0", "ESTABLISHED,dir:ORIGINAL", nullptr, "ESTABLISHED,dir:ORIGINAL", "ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"ipv6_tcp_handshake_step4", 6, "02000000020102000000020286dd600000000014064020010db800020000000000000000002020010db800010000000000000000001000509c9a00001389000003ef5010ffff9fcd0000", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"ipv6_tcp_handshake_step5", 6, "02000000010102000000010286dd600000000014064020010db800010000000000000000001020010db80002000000000000000000209c9a0050000003ef000013895011ffff9fcc0000", "lan0", "wan0", "ESTABLISHED,dir:ORIGINAL", nullptr, "ESTABLISHED,dir:ORIGINAL", "ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"ipv6_tcp_handshake_step6", 6, "02000000020102000000020286dd600000000014064020010db800020000000000000000002020010db800010000000000000000001000509c9a00001389000003f05011ffff9fcb0000", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"ipv6_tcp_handshake_step7", 6, "02000000010102000000010286dd600000000014064020010db800010000000000000000001020010db80002000000000000000000209c9a0050000003f00000138a5010ffff9fcb0000", "lan0", "wan0", "ESTABLISHED,dir:ORIGINAL", nullptr, "ESTABLISHED,dir:ORIGINAL", "ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"ipv6_tcp_handshake_step8", 6, "02000000020102000000020286dd600000000014064020010db800020000000000000000002020010db8000100000000000000000010c7920016000003e8000000005002ffff88ad0000", "wan0", "lan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", nullptr, ""},
+    {"notrack_raw_step0", 7, "020000000101020000000102080045000021000a000040118e70c000020ac633641414b40035000daeb07175657279", "lan0", "wan0", "UNTRACKED", nullptr, "UNTRACKED", "UNTRACKED", "filter/FORWARD:2 raw/PREROUTING:0"},
+    {"notrack_raw_step1", 7, "0200000002010200000002020800450000220014000040118e65c6336414c000020a003514b4000ec43e616e73776572", "wan0", "lan0", "UNTRACKED", nullptr, "UNTRACKED", "UNTRACKED", "filter/FORWARD:2 raw/PREROUTING:1"},
+    {"notrack_raw_step2", 7, "02000000010102000000010208004500001f000b000040118e71c000020ac633641414b5007b000b1fe16e7470", "lan0", "wan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", "NEW,dir:ORIGINAL", "filter/FORWARD:3 nat/POSTROUTING:0"},
+    {"redirect_local_step0", 8, "0200000001010200000001020800450000280065000040068e19c000020ac63364149c720050000003e8000000005002ffff22e60000", "lan0", "wan0", "NEW,dir:ORIGINAL", "DNAT,NEW,dir:ORIGINAL", nullptr, "DNAT,ESTABLISHED,dir:REPLY", "nat/PREROUTING:0"},
+    {"redirect_local_step1", 8, "02000000010102000000010208004500001f000a000040118e72c000020ac63364149c730035000b9f6e646e73", "lan0", "wan0", "NEW,dir:ORIGINAL", "DNAT,NEW,dir:ORIGINAL", nullptr, "DNAT,RELATED,dir:REPLY", "nat/PREROUTING:1"},
+    {"snat_pool_tcp_step0", 4, "0200000001010200000001020800450000280065000040068e19c000020ac63364149c5e0050000003e8000000005002ffff22fa0000", "lan0", "wan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", "NEW,dir:ORIGINAL", "filter/FORWARD:2 nat/POSTROUTING:0"},
+    {"snat_pool_tcp_step1", 4, "02000000020102000000020208004500002803850000400610fec6336414cb00710500509c5e00001388000003e95012ffff95650000", "wan0", "lan0", "ESTABLISHED,SNAT,dir:REPLY", nullptr, "ESTABLISHED,SNAT,dir:REPLY", "ESTABLISHED,SNAT,dir:REPLY", "filter/FORWARD:1"},
+    {"snat_pool_tcp_step2", 4, "0200000001010200000001020800450000280066000040068e18c000020ac63364149c5e0050000003e9000013895010ffff0f620000", "lan0", "wan0", "ESTABLISHED,SNAT,dir:ORIGINAL", nullptr, "ESTABLISHED,SNAT,dir:ORIGINAL", "ESTABLISHED,SNAT,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"snat_pool_tcp_step3", 4, "02000000010102000000010208004500002d0067000040068e12c000020ac63364149c5e0050000003e9000013895018ffffcb82000068656c6c6f", "lan0", "wan0", "ESTABLISHED,SNAT,dir:ORIGINAL", nullptr, "ESTABLISHED,SNAT,dir:ORIGINAL", "ESTABLISHED,SNAT,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"snat_pool_tcp_step4", 4, "02000000020102000000020208004500002d03860000400610f8c6336414cb00710500509c5e00001389000003ee5018ffff47780000776f726c64", "wan0", "lan0", "ESTABLISHED,SNAT,dir:REPLY", nullptr, "ESTABLISHED,SNAT,dir:REPLY", "ESTABLISHED,SNAT,dir:REPLY", "filter/FORWARD:1"},
+    {"snat_pool_tcp_step5", 4, "0200000001010200000001020800450000280068000040068e16c000020ac63364149c5e0050000003ee000000005004ffff22f20000", "lan0", "wan0", "ESTABLISHED,SNAT,dir:ORIGINAL", nullptr, "ESTABLISHED,SNAT,dir:ORIGINAL", "ESTABLISHED,SNAT,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"snat_port_clash_random_step0", 4, "0200000001010200000001020800450000280065000040068e19c000020ac63364149c680050000003e8000000005002ffff22f00000", "lan0", "wan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", "NEW,dir:ORIGINAL", "filter/FORWARD:2 nat/POSTROUTING:0"},
+    {"snat_port_clash_random_step1", 4, "0200000001010200000001020800450000280065000040068e18c000020bc63364149c680050000007d0000000005002ffff1f070000", "lan0", "wan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", "NEW,dir:ORIGINAL", "filter/FORWARD:2 nat/POSTROUTING:0"},
+    {"snat_port_clash_random_step2", 4, "02000000010102000000010208004500001d000a000040118e74c000020ac63364149c690035000915eb61", "lan0", "wan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", "NEW,dir:ORIGINAL", "filter/FORWARD:2 nat/POSTROUTING:0"},
+    {"snat_port_clash_random_step3", 4, "02000000010102000000010208004500001d000b000040118e72c000020bc63364149c690035000914ea62", "lan0", "wan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", "NEW,dir:ORIGINAL", "filter/FORWARD:2 nat/POSTROUTING:0"},
+    {"table_full_drop_step0", 2, "020000000101020000000102080045000024000a000040118e6dc000020ac633641418381c20001023ad6e65772d666c6f77", "lan0", "wan0", nullptr, nullptr, nullptr, nullptr, ""},
+    {"table_full_drop_step1", 2, "0200000001010200000001020800450000280065000040068e19c000020ac63364149c900050000003e8000000005002ffff22c80000", "lan0", "wan0", nullptr, nullptr, nullptr, nullptr, ""},
+    {"tcp_fin_simultaneous_close_step0", 2, "0200000001010200000001020800450000280065000040068e19c000020ac63364149c42005000002af8000000005002fffffc050000", "lan0", "wan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", "NEW,dir:ORIGINAL", "filter/FORWARD:2"},
+    {"tcp_fin_simultaneous_close_step1", 2, "0200000002010200000002020800450000280385000040068af9c6336414c000020a00509c4200035b6000002af95012ffffa0910000", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"tcp_fin_simultaneous_close_step2", 2, "0200000001010200000001020800450000280066000040068e18c000020ac63364149c42005000002af900035b615010ffffa0920000", "lan0", "wan0", "ESTABLISHED,dir:ORIGINAL", nullptr, "ESTABLISHED,dir:ORIGINAL", "ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"tcp_fin_simultaneous_close_step3", 2, "0200000001010200000001020800450000280067000040068e17c000020ac63364149c42005000002af900035b615011ffffa0910000", "lan0", "wan0", "ESTABLISHED,dir:ORIGINAL", nullptr, "ESTABLISHED,dir:ORIGINAL", "ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"tcp_fin_simultaneous_close_step4", 2, "0200000002010200000002020800450000280386000040068af8c6336414c000020a00509c4200035b6100002af95011ffffa0910000", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"tcp_fin_simultaneous_close_step5", 2, "0200000001010200000001020800450000280068000040068e16c000020ac63364149c42005000002afa00035b625010ffffa0900000", "lan0", "wan0", "ESTABLISHED,dir:ORIGINAL", nullptr, "ESTABLISHED,dir:ORIGINAL", "ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"tcp_fin_simultaneous_close_step6", 2, "0200000002010200000002020800450000280387000040068af7c6336414c000020a00509c4200035b6200002afa5010ffffa0900000", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"tcp_handshake_fin_client_first_step0", 2, "0200000001010200000001020800450000280065000040068e19c000020ac63364149c400050000003e8000000005002ffff23180000", "lan0", "wan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", "NEW,dir:ORIGINAL", "filter/FORWARD:2"},
+    {"tcp_handshake_fin_client_first_step1", 2, "0200000002010200000002020800450000280385000040068af9c6336414c000020a00509c400007a120000003e95012ffff81df0000", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"tcp_handshake_fin_client_first_step2", 2, "0200000001010200000001020800450000280066000040068e18c000020ac63364149c400050000003e90007a1215010ffff81e00000", "lan0", "wan0", "ESTABLISHED,dir:ORIGINAL", nullptr, "ESTABLISHED,dir:ORIGINAL", "ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"tcp_handshake_fin_client_first_step3", 2, "02000000010102000000010208004500003a0067000040068e05c000020ac63364149c400050000003e90007a1215018ffffa3260000474554202f20485454502f312e300d0a0d0a", "lan0", "wan0", "ESTABLISHED,dir:ORIGINAL", nullptr, "ESTABLISHED,dir:ORIGINAL", "ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"tcp_handshake_fin_client_first_step4", 2, "0200000002010200000002020800450000280386000040068af8c6336414c000020a00509c400007a121000003fb5010ffff81ce0000", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"tcp_handshake_fin_client_first_step5", 2, "0200000002010200000002020800450000400387000040068adfc6336414c000020a00509c400007a121000003fb5018ffffe5980000485454502f312e3020323030204f4b0d0a0d0a68656c6c6f", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"tcp_handshake_fin_client_first_step6", 2, "0200000001010200000001020800450000280068000040068e16c000020ac63364149c400050000003fb0007a1395010ffff81b60000", "lan0", "wan0", "ESTABLISHED,dir:ORIGINAL", nullptr, "ESTABLISHED,dir:ORIGINAL", "ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"tcp_handshake_fin_client_first_step7", 2, "0200000001010200000001020800450000280069000040068e15c000020ac63364149c400050000003fb0007a1395011ffff81b50000", "lan0", "wan0", "ESTABLISHED,dir:ORIGINAL", nullptr, "ESTABLISHED,dir:ORIGINAL", "ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"tcp_handshake_fin_client_first_step8", 2, "0200000002010200000002020800450000280388000040068af6c6336414c000020a00509c400007a139000003fc5010ffff81b50000", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"tcp_handshake_fin_client_first_step9", 2, "0200000002010200000002020800450000280389000040068af5c6336414c000020a00509c400007a139000003fc5011ffff81b40000", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"tcp_handshake_fin_client_first_step10", 2, "020000000101020000000102080045000028006a000040068e14c000020ac63364149c400050000003fc0007a13a5010ffff81b40000", "lan0", "wan0", "ESTABLISHED,dir:ORIGINAL", nullptr, "ESTABLISHED,dir:ORIGINAL", "ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"tcp_invalid_flags_checksum_step0", 2, "0200000001010200000001020800450000280065000040068e19c000020ac63364149c4d0050000003e8000000005003ffff230a0000", "lan0", "wan0", "INVALID", nullptr, "INVALID", nullptr, "filter/FORWARD:0"},
+    {"tcp_invalid_flags_checksum_step1", 2, "0200000001010200000001020800450000280065000040068e19c000020ac63364149c4e0050000003e8000000005000ffff230c0000", "lan0", "wan0", "INVALID", nullptr, "INVALID", nullptr, "filter/FORWARD:0"},
+    {"tcp_invalid_flags_checksum_step2", 2, "0200000001010200000001020800450000280065000040068e19c000020ac63364149c4f0050000003e8000000005002ffff12340000", "lan0", "wan0", "INVALID", nullptr, "INVALID", nullptr, "filter/FORWARD:0"},
+    {"tcp_invalid_flags_checksum_step3", 2, "0200000001010200000001020800450000280065000040068e19c000020ac63364149c500050000003e8000000005006ffff23040000", "lan0", "wan0", "INVALID", nullptr, "INVALID", nullptr, "filter/FORWARD:0"},
+    {"tcp_invalid_flags_checksum_step4", 2, "0200000001010200000001020800450000280065000040068e19c000020ac63364149c510050000003e8000000005002ffff23070000", "lan0", "wan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", "NEW,dir:ORIGINAL", "filter/FORWARD:2"},
+    {"tcp_loose_pickup_step0", 2, "0200000001010200000001020800450000320065000040068e0fc000020ac63364149c4800500001e2400009fbf15018ffff2fbd00006d69642d73747265616d", "lan0", "wan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", "NEW,dir:ORIGINAL", "filter/FORWARD:2"},
+    {"tcp_loose_pickup_step1", 2, "0200000002010200000002020800450000280385000040068af9c6336414c000020a00509c480009fbf10001e24a5010ffff48a30000", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"tcp_loose_pickup_step2", 2, "02000000010102000000010208004500002c0066000040068e14c000020ac63364149c4800500001e24a0009fbf15018ffff68c200006d6f7265", "lan0", "wan0", "ESTABLISHED,dir:ORIGINAL", nullptr, "ESTABLISHED,dir:ORIGINAL", "ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"tcp_loose_pickup_step3", 2, "02000000020102000000020208004500002e0386000040068af2c6336414c000020a00509c480009fbf10001e24e5018ffff0e390000616e73776572", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"tcp_out_of_window_invalid_step0", 2, "0200000001010200000001020800450000280065000040068e19c000020ac63364149c4b0050000003e8000000005002ffff230d0000", "lan0", "wan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", "NEW,dir:ORIGINAL", "filter/FORWARD:2"},
+    {"tcp_out_of_window_invalid_step1", 2, "0200000002010200000002020800450000280385000040068af9c6336414c000020a00509c4b00001388000003e95012ffff0f740000", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"tcp_out_of_window_invalid_step2", 2, "0200000001010200000001020800450000280066000040068e18c000020ac63364149c4b0050000003e9000013895010ffff0f750000", "lan0", "wan0", "ESTABLISHED,dir:ORIGINAL", nullptr, "ESTABLISHED,dir:ORIGINAL", "ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"tcp_out_of_window_invalid_step3", 2, "0200000001010200000001020800450000320067000040068e0dc000020ac63364149c4b005000989a69000013895018ffffbe90000058585858585858585858", "lan0", "wan0", "INVALID", nullptr, "INVALID", nullptr, "filter/FORWARD:0"},
+    {"tcp_out_of_window_invalid_step4", 2, "0200000002010200000002020800450000320386000040068aeec6336414c000020a00509c4b00001389013130e95018ffff2273000059595959595959595959", "wan0", "lan0", "INVALID", nullptr, "INVALID", nullptr, "filter/FORWARD:0"},
+    {"tcp_out_of_window_invalid_step5", 2, "02000000010102000000010208004500002c0068000040068e12c000020ac63364149c4b0050000003e9000013895018ffff38950000676f6f64", "lan0", "wan0", "ESTABLISHED,dir:ORIGINAL", nullptr, "ESTABLISHED,dir:ORIGINAL", "ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"tcp_out_of_window_invalid_step6", 2, "0200000002010200000002020800450000280387000040068af7c6336414c000020a00509c4b00001389000003ed5010ffff0f710000", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"tcp_rst_close_step0", 2, "0200000001010200000001020800450000280065000040068e19c000020ac63364149c43005000000bb8000000005002ffff1b450000", "lan0", "wan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", "NEW,dir:ORIGINAL", "filter/FORWARD:2"},
+    {"tcp_rst_close_step1", 2, "0200000002010200000002020800450000280385000040068af9c6336414c000020a00509c430000ea6000000bb95012ffff30d30000", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"tcp_rst_close_step2", 2, "0200000001010200000001020800450000280066000040068e18c000020ac63364149c43005000000bb90000ea615010ffff30d40000", "lan0", "wan0", "ESTABLISHED,dir:ORIGINAL", nullptr, "ESTABLISHED,dir:ORIGINAL", "ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"tcp_rst_close_step3", 2, "02000000010102000000010208004500002d0067000040068e12c000020ac63364149c43005000000bb90000ea615018ffffecf4000068656c6c6f", "lan0", "wan0", "ESTABLISHED,dir:ORIGINAL", nullptr, "ESTABLISHED,dir:ORIGINAL", "ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"tcp_rst_close_step4", 2, "0200000002010200000002020800450000280386000040068af8c6336414c000020a00509c430000ea61000000005004ffff3c990000", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"tcp_rst_close_step5", 2, "02000000010102000000010208004500002d0068000040068e11c000020ac63364149c43005000000bbe0000ea615018fffffff00000616761696e", "lan0", "wan0", "ESTABLISHED,dir:ORIGINAL", nullptr, "ESTABLISHED,dir:ORIGINAL", "ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"tcp_simultaneous_open_step0", 5, "0200000001010200000001020800450000280065000040068e19c000020ac63364149c471389000003e8000000005002ffff0fd80000", "lan0", "wan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", "NEW,dir:ORIGINAL", ""},
+    {"tcp_simultaneous_open_step1", 5, "0200000002010200000002020800450000280385000040068af9c6336414c000020a13899c47000007d0000000005002ffff0bf00000", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", ""},
+    {"tcp_simultaneous_open_step2", 5, "0200000001010200000001020800450000280066000040068e18c000020ac63364149c471389000003e8000007d15012ffff07f70000", "lan0", "wan0", "ESTABLISHED,dir:ORIGINAL", nullptr, "ESTABLISHED,dir:ORIGINAL", "ESTABLISHED,dir:ORIGINAL", ""},
+    {"tcp_simultaneous_open_step3", 5, "0200000002010200000002020800450000280386000040068af8c6336414c000020a13899c47000007d0000003e95012ffff07f70000", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", ""},
+    {"tcp_simultaneous_open_step4", 5, "0200000001010200000001020800450000280067000040068e17c000020ac63364149c471389000003e9000007d15010ffff07f80000", "lan0", "wan0", "ESTABLISHED,dir:ORIGINAL", nullptr, "ESTABLISHED,dir:ORIGINAL", "ESTABLISHED,dir:ORIGINAL", ""},
+    {"tcp_syn_retransmit_step0", 2, "0200000001010200000001020800450000280065000040068e19c000020ac63364149c450050000003e8000000005002ffff23130000", "lan0", "wan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", "NEW,dir:ORIGINAL", "filter/FORWARD:2"},
+    {"tcp_syn_retransmit_step1", 2, "0200000001010200000001020800450000280066000040068e18c000020ac63364149c450050000003e8000000005002ffff23130000", "lan0", "wan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", "NEW,dir:ORIGINAL", "filter/FORWARD:2"},
+    {"tcp_syn_retransmit_step2", 2, "0200000002010200000002020800450000280385000040068af9c6336414c000020a00509c450000c350000003e95012ffff5fb10000", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"tcp_syn_retransmit_step3", 2, "0200000002010200000002020800450000280386000040068af8c6336414c000020a00509c450000c350000003e95012ffff5fb10000", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"tcp_syn_retransmit_step4", 2, "0200000001010200000001020800450000280067000040068e17c000020ac63364149c450050000003e90000c3515010ffff5fb20000", "lan0", "wan0", "ESTABLISHED,dir:ORIGINAL", nullptr, "ESTABLISHED,dir:ORIGINAL", "ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"tcp_time_wait_reopen_step0", 2, "0200000001010200000001020800450000280065000040068e19c000020ac63364149c4c0050000003e8000000005002ffff230c0000", "lan0", "wan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", "NEW,dir:ORIGINAL", "filter/FORWARD:2"},
+    {"tcp_time_wait_reopen_step1", 2, "0200000002010200000002020800450000280385000040068af9c6336414c000020a00509c4c00001388000003e95012ffff0f730000", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"tcp_time_wait_reopen_step2", 2, "0200000001010200000001020800450000280066000040068e18c000020ac63364149c4c0050000003e9000013895010ffff0f740000", "lan0", "wan0", "ESTABLISHED,dir:ORIGINAL", nullptr, "ESTABLISHED,dir:ORIGINAL", "ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"tcp_time_wait_reopen_step3", 2, "02000000010102000000010208004500002c0067000040068e13c000020ac63364149c4c0050000003e9000013895018ffff36a5000064617461", "lan0", "wan0", "ESTABLISHED,dir:ORIGINAL", nullptr, "ESTABLISHED,dir:ORIGINAL", "ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"tcp_time_wait_reopen_step4", 2, "0200000002010200000002020800450000280386000040068af8c6336414c000020a00509c4c00001389000003ed5010ffff0f700000", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"tcp_time_wait_reopen_step5", 2, "0200000001010200000001020800450000280068000040068e16c000020ac63364149c4c0050000003ed000013895011ffff0f6f0000", "lan0", "wan0", "ESTABLISHED,dir:ORIGINAL", nullptr, "ESTABLISHED,dir:ORIGINAL", "ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"tcp_time_wait_reopen_step6", 2, "0200000002010200000002020800450000280387000040068af7c6336414c000020a00509c4c00001389000003ee5011ffff0f6e0000", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"tcp_time_wait_reopen_step7", 2, "0200000001010200000001020800450000280069000040068e15c000020ac63364149c4c0050000003ee0000138a5010ffff0f6e0000", "lan0", "wan0", "ESTABLISHED,dir:ORIGINAL", nullptr, "ESTABLISHED,dir:ORIGINAL", "ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"tcp_time_wait_reopen_step8", 2, "0200000001010200000001020800450000280065000040068e19c000020ac63364149c4c005000030d40000000005002ffff19b10000", "lan0", "wan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", "NEW,dir:ORIGINAL", "filter/FORWARD:2"},
+    {"tcp_time_wait_reopen_step9", 2, "0200000002010200000002020800450000280385000040068af9c6336414c000020a00509c4c000c350000030d415012ffffe4930000", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"tcp_time_wait_reopen_step10", 2, "0200000001010200000001020800450000280066000040068e18c000020ac63364149c4c005000030d41000c35015010ffffe4940000", "lan0", "wan0", "ESTABLISHED,dir:ORIGINAL", nullptr, "ESTABLISHED,dir:ORIGINAL", "ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"udp_reply_from_other_port_new_step0", 2, "02000000010102000000010208004500001d000a000040118e74c000020ac63364141518003500098d3c71", "lan0", "wan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", "NEW,dir:ORIGINAL", "filter/FORWARD:2"},
+    {"udp_reply_from_other_port_new_step1", 2, "02000000020102000000020208004500001d0014000040118e6ac6336414c000020a14e915180009888861", "wan0", "lan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", nullptr, ""},
+    {"udp_reply_from_other_port_new_step2", 2, "02000000020102000000020208004500001d0015000040118e69c6336414c000020a0035151800099d3c61", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"udp_single_request_step0", 2, "020000000101020000000102080045000023000a000040118e6ec000020ac633641414e90035000f9c4312347175657279", "lan0", "wan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", "NEW,dir:ORIGINAL", "filter/FORWARD:2"},
+    {"udp_stream_assured_step0", 2, "020000000101020000000102080045000022000a000040118e6fc000020ac633641417701b58000ed4b570696e672d31", "lan0", "wan0", "NEW,dir:ORIGINAL", nullptr, "NEW,dir:ORIGINAL", "NEW,dir:ORIGINAL", "filter/FORWARD:2"},
+    {"udp_stream_assured_step1", 2, "0200000002010200000002020800450000220014000040118e65c6336414c000020a1b581770000ed4af706f6e672d31", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+    {"udp_stream_assured_step2", 2, "020000000101020000000102080045000022000b000040118e6ec000020ac633641417701b58000ed4b470696e672d32", "lan0", "wan0", "ESTABLISHED,dir:ORIGINAL", nullptr, "ESTABLISHED,dir:ORIGINAL", "ESTABLISHED,dir:ORIGINAL", "filter/FORWARD:1"},
+    {"udp_stream_assured_step3", 2, "0200000002010200000002020800450000220015000040118e64c6336414c000020a1b581770000ed4ae706f6e672d32", "wan0", "lan0", "ESTABLISHED,dir:REPLY", nullptr, "ESTABLISHED,dir:REPLY", "ESTABLISHED,dir:REPLY", "filter/FORWARD:1"},
+};
+// clang-format on
 
 Table TableByName(std::string_view name) {
   if (name == "raw") return Table::kRaw;
@@ -401,48 +380,122 @@ Table TableByName(std::string_view name) {
   return Table::kFilter;
 }
 
-TEST(CorpusTest, EveryRulesetParsesAndHitRulesRenderAsSaved) {
-  for (const CorpusRuleset& c : kCorpus) {
-    SCOPED_TRACE(c.scenarios);
-    auto rs = RuleSet::Parse(c.text, c.family);
-    ASSERT_TRUE(rs.ok()) << rs.status();
-    for (const CorpusHit& h : c.hits) {
-      auto text = rs->RuleText(TableByName(h.table), h.chain, h.index);
-      ASSERT_TRUE(text.has_value()) << h.table << " " << h.chain << " " << h.index;
-      EXPECT_EQ(*text, h.rule);
-    }
+std::vector<uint8_t> FromHex(std::string_view hex) {
+  std::vector<uint8_t> out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    out.push_back(static_cast<uint8_t>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+  }
+  return out;
+}
+
+// Enough of an Ethernet/IPv4/IPv6/TCP/UDP/ICMP decoder for the corpus frames.
+MatchContext DecodeFrame(const std::vector<uint8_t>& f) {
+  MatchContext c;
+  size_t l4 = 0;
+  if (f[12] == 0x08 && f[13] == 0x00) {
+    c.family = Family::kIpv4;
+    size_t ihl = (f[14] & 0x0f) * 4;
+    c.packet_len = (f[16] << 8) | f[17];
+    c.non_first_fragment = (((f[20] & 0x1f) << 8) | f[21]) != 0;
+    c.proto = f[23];
+    c.src = IpAddress::FromV4Bytes(&f[26]);
+    c.dst = IpAddress::FromV4Bytes(&f[30]);
+    l4 = 14 + ihl;
+  } else {
+    c.family = Family::kIpv6;
+    c.packet_len = 40 + ((f[18] << 8) | f[19]);
+    c.proto = f[20];
+    c.src = IpAddress::FromV6Bytes(&f[22]);
+    c.dst = IpAddress::FromV6Bytes(&f[38]);
+    l4 = 54;
+  }
+  if (c.proto == kProtoTcp || c.proto == kProtoUdp) {
+    c.has_ports = true;
+    c.sport = (f[l4] << 8) | f[l4 + 1];
+    c.dport = (f[l4 + 2] << 8) | f[l4 + 3];
+    if (c.proto == kProtoTcp) c.tcp_flags = f[l4 + 13] & 0x3f;
+  } else if (c.proto == kProtoIcmp || c.proto == kProtoIcmpv6) {
+    c.has_icmp = true;
+    c.icmp_type = f[l4];
+    c.icmp_code = f[l4 + 1];
+  }
+  return c;
+}
+
+void ApplyTags(const char* tags, MatchContext* c) {
+  c->ctstate = 0;
+  c->ct_dir_reply = false;
+  for (absl::string_view tag : absl::StrSplit(tags, ',', absl::SkipEmpty())) {
+    if (tag == "INVALID") c->ctstate |= kCtInvalid;
+    if (tag == "NEW") c->ctstate |= kCtNew;
+    if (tag == "ESTABLISHED") c->ctstate |= kCtEstablished;
+    if (tag == "RELATED") c->ctstate |= kCtRelated;
+    if (tag == "UNTRACKED") c->ctstate |= kCtUntracked;
+    if (tag == "SNAT") c->ctstate |= kCtSnat;
+    if (tag == "DNAT") c->ctstate |= kCtDnat;
+    if (tag == "dir:REPLY") c->ct_dir_reply = true;
   }
 }
 
-TEST(CorpusTest, ForwardHitsMatchKernel) {
-  ASSERT_GT(std::size(kForwardSteps), 100u);
-  for (const CorpusForwardStep& s : kForwardSteps) {
-    SCOPED_TRACE(s.name);
-    const CorpusRuleset& c = kCorpus[s.ruleset];
+TEST(CorpusTest, EveryRulesetParsesAndHitRulesRenderAsSaved) {
+  for (const CorpusRuleset& c : kCorpusRulesets) {
+    auto rs = RuleSet::Parse(c.text, c.family);
+    EXPECT_TRUE(rs.ok()) << c.scenarios << ": " << rs.status();
+  }
+  ASSERT_GT(std::size(kCorpusHitTexts), 20u);
+  for (const CorpusHitText& h : kCorpusHitTexts) {
+    const CorpusRuleset& c = kCorpusRulesets[h.ruleset];
+    SCOPED_TRACE(c.scenarios);
     auto rs = RuleSet::Parse(c.text, c.family);
     ASSERT_TRUE(rs.ok()) << rs.status();
-    MatchContext ctx;
-    ctx.family = c.family;
-    ctx.in_iface = s.in;
-    ctx.out_iface = s.out;
-    ctx.packet_len = 60;
-    ctx.ctstate = 0;
-    for (absl::string_view tag : absl::StrSplit(s.states, ',', absl::SkipEmpty())) {
-      if (tag == "INVALID") ctx.ctstate |= kCtInvalid;
-      if (tag == "NEW") ctx.ctstate |= kCtNew;
-      if (tag == "ESTABLISHED") ctx.ctstate |= kCtEstablished;
-      if (tag == "RELATED") ctx.ctstate |= kCtRelated;
-      if (tag == "UNTRACKED") ctx.ctstate |= kCtUntracked;
-      if (tag == "SNAT") ctx.ctstate |= kCtSnat;
-      if (tag == "DNAT") ctx.ctstate |= kCtDnat;
-    }
-    ctx.ct_dir_reply = s.dir_reply;
-    PacketEffects effects;
+    auto text = rs->RuleText(TableByName(h.table), h.chain, h.index);
+    ASSERT_TRUE(text.has_value()) << h.table << " " << h.chain << " " << h.index;
+    EXPECT_EQ(*text, h.rule);
+  }
+}
+
+TEST(CorpusTest, RuleHitsMatchKernelAtEveryHook) {
+  ASSERT_GT(std::size(kCorpusSteps), 140u);
+  for (const CorpusStep& s : kCorpusSteps) {
+    SCOPED_TRACE(s.name);
+    const CorpusRuleset& c = kCorpusRulesets[s.ruleset];
+    auto rs = RuleSet::Parse(c.text, c.family);
+    ASSERT_TRUE(rs.ok()) << rs.status();
+    const MatchContext packet = DecodeFrame(FromHex(s.frame_hex));
+    ASSERT_EQ(packet.family, c.family);
     std::vector<RuleHit> hits;
-    rs->Evaluate(Table::kFilter, Hook::kForward, ctx, &effects, &hits);
-    std::vector<int> got;
-    for (const RuleHit& h : hits) got.push_back(h.index);
-    EXPECT_EQ(got, s.forward_hits);
+    PacketEffects effects;
+    auto walk = [&](Table table, Hook hook, const char* tags, const char* in, const char* out) {
+      MatchContext ctx = packet;
+      ctx.in_iface = in;
+      ctx.out_iface = out;
+      ApplyTags(tags, &ctx);
+      // The nat table is only consulted for a connection's first packet.
+      if (table == Table::kNat && !(ctx.ctstate & kCtNew)) return;
+      rs->Evaluate(table, hook, ctx, &effects, &hits);
+    };
+    if (s.pre) {
+      walk(Table::kRaw, Hook::kPrerouting, s.pre, s.in, "");
+      walk(Table::kMangle, Hook::kPrerouting, s.pre, s.in, "");
+      walk(Table::kNat, Hook::kPrerouting, s.pre, s.in, "");
+    }
+    if (s.input) {
+      walk(Table::kMangle, Hook::kInput, s.input, s.in, "");
+      walk(Table::kFilter, Hook::kInput, s.input, s.in, "");
+      walk(Table::kNat, Hook::kInput, s.input, s.in, "");
+    }
+    if (s.fwd) {
+      walk(Table::kMangle, Hook::kForward, s.fwd, s.in, s.out);
+      walk(Table::kFilter, Hook::kForward, s.fwd, s.in, s.out);
+      if (s.post) {
+        walk(Table::kMangle, Hook::kPostrouting, s.post, "", s.out);
+        walk(Table::kNat, Hook::kPostrouting, s.post, "", s.out);
+      }
+    }
+    std::set<std::string> got;
+    for (const RuleHit& h : hits)
+      got.insert(absl::StrCat(TableName(h.table), "/", h.chain, ":", h.index));
+    EXPECT_EQ(absl::StrJoin(got, " "), s.hits);
   }
 }
 

@@ -1,0 +1,179 @@
+#include "proto/flow_codec.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace ctsync::codec {
+namespace {
+
+void DirToProto(const TcpDirState& d, proto::TcpDirState* out) {
+  out->set_td_end(d.td_end);
+  out->set_td_maxend(d.td_maxend);
+  out->set_td_maxwin(d.td_maxwin);
+  out->set_td_maxack(d.td_maxack);
+  out->set_td_scale(d.td_scale);
+  out->set_flags(d.flags);
+}
+
+absl::Status DirFromProto(const proto::TcpDirState& in, TcpDirState* out) {
+  // RFC 7323 caps the shift at 14; the tracker would compute garbage windows beyond it.
+  if (in.td_scale() > 14) return absl::InvalidArgumentError("tcp window scale above 14");
+  if (in.flags() > 0xff) return absl::InvalidArgumentError("tcp direction flags out of range");
+  out->td_end = in.td_end();
+  out->td_maxend = in.td_maxend();
+  out->td_maxwin = in.td_maxwin();
+  out->td_maxack = in.td_maxack();
+  out->td_scale = static_cast<uint8_t>(in.td_scale());
+  out->flags = static_cast<uint8_t>(in.flags());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void TupleToProto(const Tuple& t, proto::Tuple* out) {
+  const size_t n = t.family == Family::kIpv6 ? 16 : 4;
+  out->set_src(std::string(reinterpret_cast<const char*>(t.src.bytes.data()), n));
+  out->set_dst(std::string(reinterpret_cast<const char*>(t.dst.bytes.data()), n));
+  out->set_sport(t.sport);
+  out->set_dport(t.dport);
+  out->set_family(static_cast<uint32_t>(t.family));
+  out->set_proto(t.proto);
+}
+
+absl::Status TupleFromProto(const proto::Tuple& in, Tuple* out) {
+  size_t n;
+  if (in.family() == static_cast<uint32_t>(Family::kIpv4)) {
+    out->family = Family::kIpv4;
+    n = 4;
+  } else if (in.family() == static_cast<uint32_t>(Family::kIpv6)) {
+    out->family = Family::kIpv6;
+    n = 16;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("tuple family ", in.family(), " unknown"));
+  }
+  if (in.src().size() != n || in.dst().size() != n)
+    return absl::InvalidArgumentError("tuple address length does not match its family");
+  if (in.proto() > 255 || in.sport() > 0xffff || in.dport() > 0xffff)
+    return absl::InvalidArgumentError("tuple protocol or port out of range");
+  out->src = IpAddress{};
+  out->dst = IpAddress{};
+  std::copy(in.src().begin(), in.src().end(), out->src.bytes.begin());
+  std::copy(in.dst().begin(), in.dst().end(), out->dst.bytes.begin());
+  out->sport = static_cast<uint16_t>(in.sport());
+  out->dport = static_cast<uint16_t>(in.dport());
+  out->proto = static_cast<uint8_t>(in.proto());
+  return absl::OkStatus();
+}
+
+void FlowToProto(const Flow& f, Nanos now, Nanos wall_now, const FlowExtras& extras,
+                 proto::Flow* out) {
+  out->Clear();
+  TupleToProto(f.tuple[0], out->mutable_original());
+  TupleToProto(f.tuple[1], out->mutable_reply());
+  out->set_status(f.status);
+  out->set_zone(f.zone);
+  out->set_mark(f.mark);
+  out->set_timeout_ms(std::max<Nanos>(0, f.expires - now) / kNanosPerMilli);
+  out->set_wall_time_ms(wall_now / kNanosPerMilli);
+  out->set_created_wall_ms((wall_now - (now - f.created)) / kNanosPerMilli);
+  out->set_id(f.id);
+  if (f.proto() == kProtoTcp) {
+    proto::TcpState* t = out->mutable_tcp();
+    t->set_state(static_cast<uint32_t>(f.tcp.state));
+    DirToProto(f.tcp.seen[0], t->mutable_original());
+    DirToProto(f.tcp.seen[1], t->mutable_reply());
+    t->set_last_dir(f.tcp.last_dir);
+    t->set_retrans(f.tcp.retrans);
+    t->set_last_index(f.tcp.last_index);
+    t->set_last_seq(f.tcp.last_seq);
+    t->set_last_ack(f.tcp.last_ack);
+    t->set_last_end(f.tcp.last_end);
+    t->set_last_win(f.tcp.last_win);
+    t->set_last_wscale(f.tcp.last_wscale);
+    t->set_last_flags(f.tcp.last_flags);
+  }
+  if (f.helper == FlowHelper::kFtp) out->set_helper("ftp");
+  if (extras.master) TupleToProto(*extras.master, out->mutable_master());
+  out->mutable_counters_original()->set_packets(f.counters[0].packets);
+  out->mutable_counters_original()->set_bytes(f.counters[0].bytes);
+  out->mutable_counters_reply()->set_packets(f.counters[1].packets);
+  out->mutable_counters_reply()->set_bytes(f.counters[1].bytes);
+  if (extras.seq_adjust) {
+    for (const SeqAdjustDir& d : extras.seq_adjust->dir) {
+      proto::SeqAdjust* s = out->add_seq_adjust();
+      s->set_correction_pos(d.correction_pos);
+      s->set_offset_before(d.offset_before);
+      s->set_offset_after(d.offset_after);
+    }
+  }
+}
+
+absl::Status FlowFromProto(const proto::Flow& in, Nanos now, Nanos age, DecodedFlow* out) {
+  *out = DecodedFlow{};
+  Flow& f = out->flow;
+  if (!in.has_original() || !in.has_reply())
+    return absl::InvalidArgumentError("flow without both tuples");
+  if (absl::Status s = TupleFromProto(in.original(), &f.tuple[0]); !s.ok())
+    return absl::InvalidArgumentError(absl::StrCat("original tuple: ", s.message()));
+  if (absl::Status s = TupleFromProto(in.reply(), &f.tuple[1]); !s.ok())
+    return absl::InvalidArgumentError(absl::StrCat("reply tuple: ", s.message()));
+  if (f.tuple[0].family != f.tuple[1].family || f.tuple[0].proto != f.tuple[1].proto)
+    return absl::InvalidArgumentError("tuples disagree on family or protocol");
+  if (in.zone() > 0xffff) return absl::InvalidArgumentError("zone out of range");
+  // Bits the receiver must decide for itself (table membership, dying, templates) are not
+  // taken from the record.
+  f.status = in.status() & ~(kIpsConfirmed | kIpsDying | kIpsTemplate);
+  f.zone = static_cast<uint16_t>(in.zone());
+  f.mark = in.mark();
+  f.id = in.id();
+  if (in.timeout_ms() < 0) return absl::InvalidArgumentError("negative timeout");
+  out->remaining = in.timeout_ms() * kNanosPerMilli - std::max<Nanos>(0, age);
+  f.expires = now + out->remaining;
+  f.created = now - std::max<Nanos>(0, (in.wall_time_ms() - in.created_wall_ms())) * kNanosPerMilli;
+  if (f.tuple[0].proto == kProtoTcp) {
+    const proto::TcpState& t = in.tcp();
+    if (t.state() >= static_cast<uint32_t>(TcpState::kMax))
+      return absl::InvalidArgumentError(absl::StrCat("tcp state ", t.state(), " out of range"));
+    f.tcp.state = static_cast<TcpState>(t.state());
+    if (absl::Status s = DirFromProto(t.original(), &f.tcp.seen[0]); !s.ok()) return s;
+    if (absl::Status s = DirFromProto(t.reply(), &f.tcp.seen[1]); !s.ok()) return s;
+    if (t.last_dir() > 1 || t.retrans() > 255 || t.last_index() > 255 || t.last_win() > 0xffff ||
+        t.last_wscale() > 14 || t.last_flags() > 0xff)
+      return absl::InvalidArgumentError("tcp tracking fields out of range");
+    f.tcp.last_dir = static_cast<uint8_t>(t.last_dir());
+    f.tcp.retrans = static_cast<uint8_t>(t.retrans());
+    f.tcp.last_index = static_cast<uint8_t>(t.last_index());
+    f.tcp.last_seq = t.last_seq();
+    f.tcp.last_ack = t.last_ack();
+    f.tcp.last_end = t.last_end();
+    f.tcp.last_win = static_cast<uint16_t>(t.last_win());
+    f.tcp.last_wscale = static_cast<uint8_t>(t.last_wscale());
+    f.tcp.last_flags = static_cast<uint8_t>(t.last_flags());
+  }
+  if (in.helper() == "ftp") {
+    f.helper = FlowHelper::kFtp;
+  } else if (!in.helper().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown helper '", in.helper(), "'"));
+  }
+  if (in.has_master()) {
+    Tuple m;
+    if (absl::Status s = TupleFromProto(in.master(), &m); !s.ok())
+      return absl::InvalidArgumentError(absl::StrCat("master tuple: ", s.message()));
+    out->master_tuple = m;
+  }
+  f.counters[0] = {in.counters_original().packets(), in.counters_original().bytes()};
+  f.counters[1] = {in.counters_reply().packets(), in.counters_reply().bytes()};
+  if (in.seq_adjust_size() == 2) {
+    SeqAdjust sa;
+    for (int d = 0; d < 2; ++d) {
+      sa.dir[d].correction_pos = in.seq_adjust(d).correction_pos();
+      sa.dir[d].offset_before = in.seq_adjust(d).offset_before();
+      sa.dir[d].offset_after = in.seq_adjust(d).offset_after();
+    }
+    out->seq_adjust = sa;
+  } else if (in.seq_adjust_size() != 0) {
+    return absl::InvalidArgumentError("seq_adjust needs exactly two directions");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace ctsync::codec

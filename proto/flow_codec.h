@@ -1,0 +1,45 @@
+// The one conversion between the engine's Flow (core/conntrack/flow.h) and the wire/disk
+// message ctsync.proto.Flow, shared by sync (replication) and storage (persistence).
+// Stateless; any thread may call it on data it owns.
+//
+// Time: a Flow holds an absolute monotonic deadline, which means nothing on another node or
+// after a restart, so the message carries the remaining lifetime plus the wall-clock time at
+// which it was taken. The decoder takes the record's age (how long ago, by the caller's
+// reckoning, the record was made) and shortens the lifetime by it.
+#pragma once
+
+#include <optional>
+
+#include "absl/status/status.h"
+#include "core/conntrack/flow.h"
+#include "core/conntrack/tuple.h"
+#include "ctsync/flow.pb.h"
+
+namespace ctsync::codec {
+
+void TupleToProto(const Tuple& t, proto::Tuple* out);
+absl::Status TupleFromProto(const proto::Tuple& in, Tuple* out);
+
+struct FlowExtras {
+  const SeqAdjust* seq_adjust = nullptr;  // NAT sequence adjustment, when the flow has one
+  const Tuple* master = nullptr;          // original tuple of the master of a RELATED flow
+};
+
+// `now` is the monotonic time the flow's deadline is measured against, `wall_now` the wall
+// clock at the same moment.
+void FlowToProto(const Flow& f, Nanos now, Nanos wall_now, const FlowExtras& extras,
+                 proto::Flow* out);
+
+struct DecodedFlow {
+  Flow flow;  // index-valued fields (master) are kNoFlow: resolve master_tuple yourself
+  std::optional<SeqAdjust> seq_adjust;
+  std::optional<Tuple> master_tuple;
+  Nanos remaining = 0;  // lifetime left after subtracting the age; may be <= 0 (expired)
+};
+
+// Validates everything a peer or a file could get wrong (address lengths, families,
+// protocol numbers, TCP state range, window scale) and returns a clear error instead of a
+// flow that would misbehave. flow.expires = now + remaining.
+absl::Status FlowFromProto(const proto::Flow& in, Nanos now, Nanos age, DecodedFlow* out);
+
+}  // namespace ctsync::codec
