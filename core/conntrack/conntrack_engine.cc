@@ -110,22 +110,32 @@ FlowLookup ConntrackEngine::FindLive(const Tuple& t, uint16_t zone, Nanos now) {
 void ConntrackEngine::Kill(FlowIndex idx, Nanos now) {
   if (!table_->IsConfirmed(idx)) return;
   Flow& f = table_->flow(idx);
+  f.status |= kIpsDying;
+  Emit(FlowEventType::kDestroy, idx, 0, now);
+  Forget(idx, f);
+  table_->Remove(idx);
+}
+
+void ConntrackEngine::Forget(FlowIndex idx, const Flow& f) {
   if (f.master != kNoFlow && table_->IsConfirmed(f.master)) {
     Flow& m = table_->flow(f.master);
     if (m.child_count > 0) --m.child_count;
   }
-  f.status |= kIpsDying;
-  Emit(FlowEventType::kDestroy, idx, 0, now);
-  table_->Remove(idx);
+  if (expectations_.size()) expectations_.RemoveMaster(idx);
+  for (const DestroyHook& h : destroy_hooks_) h(idx);
+}
+
+bool ConntrackEngine::AddExpectation(const Expectation& e, int max_per_master) {
+  if (!expectations_.Add(e, max_per_master)) return false;
+  ++stats().expect_create;
+  return true;
 }
 
 size_t ConntrackEngine::Expire(Nanos now, size_t budget) {
+  if (expectations_.size()) expectations_.Expire(now);
   return table_->Expire(now, budget, [&](FlowIndex idx, const Flow& f) {
-    if (f.master != kNoFlow && table_->IsConfirmed(f.master)) {
-      Flow& m = table_->flow(f.master);
-      if (m.child_count > 0) --m.child_count;
-    }
     Emit(FlowEventType::kDestroy, idx, 0, now);
+    Forget(idx, f);
   });
 }
 
@@ -323,17 +333,31 @@ CtVerdict ConntrackEngine::In(const ParsedPacket& pkt, absl::Span<const uint8_t>
       }
       Flow& f = table_->flow(idx);
       f.tuple[1] = *reply;
-      f.helper = tmpl.helper;
       ct->flow = idx;
       ct->info = CtInfo::kNew;
       is_new = true;
+      // Welcome, expected connection: RELATED to its master (init_conntrack).
+      std::optional<Expectation> exp;
+      if (expectations_.size()) exp = expectations_.Take(tuple, tmpl.zone, now);
+      if (exp && table_->IsConfirmed(exp->master)) {
+        Flow& m = table_->flow(exp->master);
+        f.status |= kIpsExpected;
+        f.master = exp->master;
+        f.mark = m.mark;
+        ++m.child_count;
+        ++st.expect_new;
+        ct->info = CtInfo::kRelated;
+        if (expected_fn_) expected_fn_(idx, *exp, now);
+      } else {
+        f.helper = tmpl.helper;
+      }
     }
 
     switch (Track(pkt, data, hook, is_new, ct, now)) {
       case TrackResult::kAccept:
         return CtVerdict::kAccept;
       case TrackResult::kInvalid:
-        if (is_new) table_->Release(ct->flow);
+        if (is_new) ReleaseNew(ct->flow);
         *ct = CtAttachment{};
         ++st.invalid;
         return CtVerdict::kAccept;
@@ -341,7 +365,7 @@ CtVerdict ConntrackEngine::In(const ParsedPacket& pkt, absl::Span<const uint8_t>
         // The TCP tracker saw a new connection reuse the tuple of a closing one: the old
         // entry goes and the packet is looked at again as the start of a new one.
         if (is_new) {
-          table_->Release(ct->flow);
+          ReleaseNew(ct->flow);
         } else {
           Kill(ct->flow, now);
         }
@@ -363,7 +387,7 @@ CtVerdict ConntrackEngine::Confirm(const CtAttachment& ct, Nanos now) {
   if (!s.ok()) {
     ++stats().insert_failed;
     ++stats().drop;
-    table_->Release(ct.flow);
+    ReleaseNew(ct.flow);
     return CtVerdict::kDrop;
   }
   f.status |= kIpsConfirmed;
@@ -395,7 +419,13 @@ absl::StatusOr<FlowIndex> ConntrackEngine::Insert(const Flow& f, Nanos now) {
 }
 
 void ConntrackEngine::DropUnconfirmed(const CtAttachment& ct) {
-  if (ct.tracked() && !table_->IsConfirmed(ct.flow)) table_->Release(ct.flow);
+  if (ct.tracked() && !table_->IsConfirmed(ct.flow) && !CtInfoIsReply(ct.info))
+    ReleaseNew(ct.flow);
+}
+
+void ConntrackEngine::ReleaseNew(FlowIndex idx) {
+  Forget(idx, table_->flow(idx));
+  table_->Release(idx);
 }
 
 }  // namespace ctsync

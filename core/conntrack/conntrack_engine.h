@@ -8,12 +8,14 @@
 // Time is always passed in (`now`), never read from a clock.
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "core/conntrack/conntrack_settings.h"
 #include "core/conntrack/ct_info.h"
+#include "core/conntrack/expectations.h"
 #include "core/conntrack/flow_events.h"
 #include "core/conntrack/flow_table.h"
 #include "core/conntrack/tcp_tracker.h"
@@ -75,8 +77,21 @@ class ConntrackEngine {
   // Applies new sysctls at runtime (table size settings apply at the next Create).
   void SetSettings(const ConntrackSettings& s);
 
-  // `use` as conntrack prints it: 1 + expectations and RELATED children holding the flow.
+  // `use` as conntrack prints it: 1 + the RELATED children holding the flow (a pending
+  // expectation does not show, as in the corpus).
   int UseCount(FlowIndex idx) const;
+
+  ExpectationTable& expectations() { return expectations_; }
+  // nf_ct_expect_related: registers what a helper announced, counting expect_create.
+  bool AddExpectation(const Expectation& e, int max_per_master);
+
+  // Called when a new connection matched an expectation, before its protocol tracker runs
+  // (the kernel's exp->expectfn: NAT uses it to make the data connection follow its master).
+  using ExpectedFn = std::function<void(FlowIndex flow, const Expectation& exp, Nanos now)>;
+  void set_expected_fn(ExpectedFn fn) { expected_fn_ = std::move(fn); }
+  // Called for every flow just before it is freed (helpers drop their per-flow state).
+  using DestroyHook = std::function<void(FlowIndex flow)>;
+  void add_destroy_hook(DestroyHook fn) { destroy_hooks_.push_back(std::move(fn)); }
 
  private:
   ConntrackEngine(const ConntrackOptions& options, std::unique_ptr<FlowTable> table);
@@ -100,7 +115,15 @@ class ConntrackEngine {
   ConntrackOptions options_;
   TcpSettings tcp_settings_;
   std::unique_ptr<FlowTable> table_;
+  // Frees an unconfirmed entry (and what it holds on its master).
+  void ReleaseNew(FlowIndex idx);
+  // A flow is going: children lose their master, expectations and helper state go.
+  void Forget(FlowIndex idx, const Flow& f);
+
   FlowEventRing events_;
+  ExpectationTable expectations_;
+  ExpectedFn expected_fn_;
+  std::vector<DestroyHook> destroy_hooks_;
 };
 
 }  // namespace ctsync

@@ -34,9 +34,8 @@ std::string FormatConntrackS(absl::Span<const ConntrackStats> per_shard) {
                           "cpu=%-4u\tfound=%u invalid=%u insert=%u insert_failed=%u drop=%u "
                           "early_drop=%u error=%u search_restart=%u clash_resolve=%u "
                           "chaintoolong=%u \n",
-                          cpu, s.found, s.invalid, s.insert, s.insert_failed, s.drop,
-                          s.early_drop, s.error, s.search_restart, s.clash_resolve,
-                          s.chaintoolong);
+                          cpu, s.found, s.invalid, s.insert, s.insert_failed, s.drop, s.early_drop,
+                          s.error, s.search_restart, s.clash_resolve, s.chaintoolong);
   }
   return out;
 }
@@ -45,8 +44,8 @@ std::string FormatConntrackSExpect(absl::Span<const ConntrackStats> per_shard) {
   std::string out;
   for (size_t cpu = 0; cpu < per_shard.size(); ++cpu) {
     const ConntrackStats& s = per_shard[cpu];
-    absl::StrAppendFormat(&out, "cpu=%-4u\texpect_new=%u expect_create=%u expect_delete=%u \n",
-                          cpu, s.expect_new, s.expect_create, s.expect_delete);
+    absl::StrAppendFormat(&out, "cpu=%-4u\texpect_new=%u expect_create=%u expect_delete=%u \n", cpu,
+                          s.expect_new, s.expect_create, s.expect_delete);
   }
   return out;
 }
@@ -62,10 +61,9 @@ std::string FormatProcNetStatConntrack(uint32_t entries,
     absl::StrAppendFormat(&out,
                           "%08x  %08x %08x %08x %08x %08x %08x %08x %08x %08x %08x %08x %08x  "
                           "%08x %08x %08x %08x\n",
-                          entries, s.clash_resolve, s.found, 0u, s.invalid, 0u, 0u,
-                          s.chaintoolong, s.insert, s.insert_failed, s.drop, s.early_drop,
-                          s.error, s.expect_new, s.expect_create, s.expect_delete,
-                          s.search_restart);
+                          entries, s.clash_resolve, s.found, 0u, s.invalid, 0u, 0u, s.chaintoolong,
+                          s.insert, s.insert_failed, s.drop, s.early_drop, s.error, s.expect_new,
+                          s.expect_create, s.expect_delete, s.search_restart);
   }
   return out;
 }

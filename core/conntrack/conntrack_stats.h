@@ -47,6 +47,7 @@ std::string FormatConntrackSExpect(absl::Span<const ConntrackStats> per_shard);
 
 // /proc/net/stat/nf_conntrack (6.x layout): a header line, then one line of %08x columns
 // per shard; `entries` is the table's entry count (the kernel repeats it on every line).
-std::string FormatProcNetStatConntrack(uint32_t entries, absl::Span<const ConntrackStats> per_shard);
+std::string FormatProcNetStatConntrack(uint32_t entries,
+                                       absl::Span<const ConntrackStats> per_shard);
 
 }  // namespace ctsync

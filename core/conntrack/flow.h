@@ -62,9 +62,8 @@ enum class FlowSlot : uint8_t {
 };
 
 // Field order is for the lookup: everything Find touches (both tuples, their hash links,
-// the zone) is in the first 88 bytes, so a chain step costs at most two cache lines
-// (the slab is 64-byte aligned and entries are 232 bytes, so an entry starts 8-aligned and
-// the first 88 bytes span at most two lines).
+// the zone) is in the first 88 bytes, so a chain step touches two cache lines (three for
+// entries that start late in a line), not the whole 232-byte entry.
 struct Flow {
   // tuple[kOriginal] is what the first packet carried; tuple[kReply] is what a reply
   // carries, so it holds the NAT translation (kernel: tuplehash[IP_CT_DIR_REPLY]).
@@ -78,12 +77,12 @@ struct Flow {
   uint32_t status = 0;  // kIps* bits
   uint32_t mark = 0;    // ct mark (CONNMARK)
 
-  Nanos expires = 0;  // absolute monotonic time; change it through FlowTable::SetTimeout
-  Nanos created = 0;  // monotonic time of allocation (UDP "stream" rule, listings)
-  uint64_t id = 0;    // stable identifier, as ctnetlink's CTA_ID
+  Nanos expires = 0;         // absolute monotonic time; change it through FlowTable::SetTimeout
+  Nanos created = 0;         // monotonic time of allocation (UDP "stream" rule, listings)
+  uint64_t id = 0;           // stable identifier, as ctnetlink's CTA_ID
   FlowCounters counters[2];  // indexed by Direction
 
-  TcpConnState tcp;  // meaningful only when tuple[0].proto == kProtoTcp
+  TcpConnState tcp;            // meaningful only when tuple[0].proto == kProtoTcp
   FlowIndex master = kNoFlow;  // master of a RELATED (expected) flow
   FlowHelper helper = FlowHelper::kNone;
   FlowSlot slot = FlowSlot::kFree;  // table-owned

@@ -10,10 +10,9 @@ namespace {
 // Names by kernel TCP_CONNTRACK_* number, as both the kernel and libnetfilter_conntrack
 // print them. Private so listings do not depend on the tracker.
 const char* TcpStateText(TcpState s) {
-  static constexpr const char* kNames[] = {"NONE",       "SYN_SENT",   "SYN_RECV",
-                                           "ESTABLISHED", "FIN_WAIT",  "CLOSE_WAIT",
-                                           "LAST_ACK",   "TIME_WAIT",  "CLOSE",
-                                           "SYN_SENT2"};
+  static constexpr const char* kNames[] = {"NONE",     "SYN_SENT",   "SYN_RECV", "ESTABLISHED",
+                                           "FIN_WAIT", "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT",
+                                           "CLOSE",    "SYN_SENT2"};
   const auto i = static_cast<size_t>(s);
   // libnetfilter_conntrack prints NONE for anything past SYN_SENT2.
   return i < sizeof(kNames) / sizeof(kNames[0]) ? kNames[i] : kNames[0];
@@ -59,8 +58,7 @@ void AppendTuple(std::string* out, const Tuple& t, ListingFormat format) {
   if (HasPorts(t.proto, format)) {
     absl::StrAppendFormat(out, "sport=%u dport=%u ", t.sport, t.dport);
   } else if (t.proto == kProtoIcmp || t.proto == kProtoIcmpv6) {
-    absl::StrAppendFormat(out, "type=%u code=%u id=%u ", t.icmp_type(), t.icmp_code(),
-                          t.icmp_id());
+    absl::StrAppendFormat(out, "type=%u code=%u id=%u ", t.icmp_type(), t.icmp_code(), t.icmp_id());
   } else if (t.proto == kProtoGre) {
     absl::StrAppendFormat(out, "srckey=0x%x dstkey=0x%x ", t.sport, t.dport);
   }

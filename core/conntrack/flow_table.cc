@@ -1,12 +1,12 @@
 // See flow_table.h. Kernel references are to Linux 6.18 net/netfilter/nf_conntrack_core.c.
 #include "core/conntrack/flow_table.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstring>
 #include <new>
 #include <type_traits>
-
-#include <sys/mman.h>
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
@@ -37,9 +37,8 @@ absl::StatusOr<std::unique_ptr<FlowTable>> FlowTable::Create(const FlowTableOpti
   }
   // Hash nodes carry the index shifted left by one, and kNoFlow marks "none".
   if (options.max_flows >= (1u << 31) || options.buckets > 0xffffffffu) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("flow table: max_flows ", options.max_flows, " or buckets ",
-                     options.buckets, " too large"));
+    return absl::InvalidArgumentError(absl::StrCat("flow table: max_flows ", options.max_flows,
+                                                   " or buckets ", options.buckets, " too large"));
   }
   return std::unique_ptr<FlowTable>(new FlowTable(options, now));
 }
@@ -52,7 +51,7 @@ constexpr size_t kHugePage = size_t{2} << 20;
 // lookup in a 1M-flow table otherwise pays a TLB miss on every access.
 void* AllocateHuge(size_t bytes) {
   bytes = (bytes + kHugePage - 1) / kHugePage * kHugePage;
-  void* p = ::operator new(bytes, std::align_val_t{kHugePage});
+  void* p = ::operator new (bytes, std::align_val_t{kHugePage});
   // Only a hint: without THP the memory works the same.
   madvise(p, bytes, MADV_HUGEPAGE);
   return p;
@@ -74,7 +73,7 @@ uint32_t* NewBuckets(size_t count) {
 
 void FlowTable::SlabDeleter::operator()(void* p) const {
   static_assert(std::is_trivially_destructible_v<Flow>);
-  ::operator delete(p, std::align_val_t{kHugePage});
+  ::operator delete (p, std::align_val_t{kHugePage});
 }
 
 FlowTable::FlowTable(const FlowTableOptions& options, Nanos now)
@@ -230,13 +229,24 @@ absl::Status FlowTable::Confirm(FlowIndex idx) {
     bucket[d] = BucketOfNode(idx, static_cast<Direction>(d));
     __builtin_prefetch(&buckets_[bucket[d]], 1);
   }
-  for (Direction d : {Direction::kOriginal, Direction::kReply}) {
-    const FlowLookup clash = FindInBucket(bucket[static_cast<int>(d)], f.tuple_of(d), f.zone);
-    if (clash.found()) {
-      return absl::AlreadyExistsError(absl::StrCat("flow ", idx, ": ",
-                                                   d == Direction::kOriginal ? "original"
-                                                                             : "reply",
-                                                   " tuple clashes with flow ", clash.idx));
+  for (int d = 0; d < 2; ++d) {
+    const Tuple& key = f.tuple[d];
+    size_t chain_len = 0;
+    for (uint32_t node = buckets_[bucket[d]]; node != kNoFlow;
+         node = slab_[node >> 1].hash_next[node & 1]) {
+      const Flow& other = slab_[node >> 1];
+      if (other.zone == f.zone && other.tuple[node & 1] == key) {
+        return absl::AlreadyExistsError(absl::StrCat("flow ", idx, ": ",
+                                                     d == 0 ? "original" : "reply",
+                                                     " tuple clashes with flow ", node >> 1));
+      }
+      // The kernel refuses to grow a chain past a (randomised) 8..72 entries: such chains
+      // only come from hash flooding. We use the fixed upper bound.
+      if (chain_len++ > kMaxChainLength) {
+        ++stats_.chaintoolong;
+        return absl::ResourceExhaustedError(
+            absl::StrCat("flow ", idx, ": hash chain longer than ", kMaxChainLength));
+      }
     }
   }
   LinkNode(idx, Direction::kOriginal, bucket[0]);

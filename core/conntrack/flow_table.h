@@ -23,7 +23,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
@@ -49,6 +48,8 @@ struct FlowTableOptions {
 
 // How many hash buckets early drop scans, starting at the new tuple's (NF_CT_EVICTION_RANGE).
 inline constexpr size_t kEarlyDropBuckets = 8;
+// Longest hash chain Confirm extends (kernel: MIN_CHAINLEN + random below MAX_CHAINLEN).
+inline constexpr size_t kMaxChainLength = 8 + 64;
 
 struct FlowLookup {
   FlowIndex idx = kNoFlow;
@@ -77,8 +78,11 @@ class FlowTable {
   FlowIndex Allocate(const Tuple& original, uint16_t zone, Nanos now, DestroyFn on_destroy);
 
   // Inserts an unconfirmed entry under both tuples and schedules it at flow.expires.
-  // AlreadyExists when either tuple is taken in the zone (the entry stays unconfirmed:
-  // the caller counts insert_failed, then resolves or Releases it).
+  // Errors leave the entry unconfirmed; the caller counts insert_failed (and drop), then
+  // resolves the clash or Releases the entry:
+  //   AlreadyExists      either tuple is taken in the zone (a clash);
+  //   ResourceExhausted  a hash chain is longer than kMaxChainLength (the table counts
+  //                      chaintoolong, as the kernel does).
   absl::Status Confirm(FlowIndex idx);
   // Frees an unconfirmed entry.
   void Release(FlowIndex idx);
@@ -136,9 +140,7 @@ class FlowTable {
   explicit FlowTable(const FlowTableOptions& options, Nanos now);
 
   // Hash-chain nodes are (index << 1) | direction.
-  static uint32_t Node(FlowIndex idx, Direction d) {
-    return (idx << 1) | static_cast<uint32_t>(d);
-  }
+  static uint32_t Node(FlowIndex idx, Direction d) { return (idx << 1) | static_cast<uint32_t>(d); }
   uint64_t Hash(const Tuple& t, uint16_t zone) const;
   size_t BucketOf(uint64_t hash) const;
   size_t BucketOfNode(FlowIndex idx, Direction d) const;

@@ -52,7 +52,7 @@ void TimerWheel::Place(uint32_t id, Nanos deadline) {
   const uint64_t now = static_cast<uint64_t>(now_);
   for (int level = 0; level < kLevels; ++level) {
     const uint64_t bucket = d >> Shift(level);
-    // Below the top level, a bucket more than 255 ahead would alias a nearer one.
+    // A bucket a full revolution or more ahead would alias a nearer one.
     if (bucket - (now >> Shift(level)) < kSlotsPerLevel) {
       Link(id, static_cast<uint16_t>(level * kSlotsPerLevel + (bucket & (kSlotsPerLevel - 1))));
       return;

@@ -8,11 +8,15 @@
 // the link of timer `id` at first + id * stride, so linking touches only the objects
 // involved and the wheel itself is a few KiB of list heads.
 //
-// Layout: kLevels levels of 256 slots. A level-L slot spans 2^(kTickShift + 8L) ns: about
-// 1 ms, 268 ms, 69 s and 4.9 h; the top level reaches 52 days. A timer is filed in the lowest
-// level whose 256 slots reach its deadline; when that slot's time starts the timer is either
-// due or re-filed one level down (cascading happens only for timers that are still alive).
-// Timers further out than the top level reaches are parked in its farthest slot and re-filed.
+// Layout: kLevels levels of 1024 slots. A level-L slot spans 2^(kTickShift + 10L) ns: about
+// 66 us, 67 ms, 69 s and 19.5 h; the top level reaches 2.3 years. A timer is filed in the
+// lowest level whose slots reach its deadline; when that slot's time starts the timer is
+// either due or re-filed lower (cascading happens only for timers that are still alive, and
+// a 30 s or 120 s conntrack timeout cascades once or twice). Timers further out than the top
+// level reaches are parked in its farthest slot and re-filed.
+//
+// The level-0 slot that holds `now` is re-read on every Advance (it may hold timers due
+// later within the tick); the short tick keeps that re-read small when Advance runs often.
 #pragma once
 
 #include <cstdint>
@@ -33,8 +37,8 @@ struct TimerLink {
 class TimerWheel {
  public:
   static constexpr uint32_t kNone = ~0u;
-  static constexpr int kTickShift = 20;
-  static constexpr int kLevelBits = 8;
+  static constexpr int kTickShift = 16;
+  static constexpr int kLevelBits = 10;
   static constexpr int kLevels = 4;
   static constexpr uint32_t kSlotsPerLevel = 1u << kLevelBits;
 
@@ -87,7 +91,7 @@ class TimerWheel {
   size_t stride_;
   uint32_t capacity_;
   Nanos now_;
-  std::vector<uint32_t> heads_;  // kLevels * 256 slot lists + the due list
+  std::vector<uint32_t> heads_;  // kLevels * kSlotsPerLevel slot lists + the due list
   uint32_t due_tail_ = kNone;    // the due list is FIFO
 };
 

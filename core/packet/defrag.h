@@ -121,8 +121,10 @@ class Defragmenter {
   DefragResult Add(const ParsedPacket& pkt, absl::Span<const uint8_t> frame, uint16_t zone,
                    Nanos now);
 
-  // Drops queues whose time is up, looking at no more than `max_steps` queue records per
-  // call so one tick's work is bounded. Returns the number of queues expired.
+  // Drops queues whose time is up, looking at no more than `max_steps` expiry records per
+  // call so one tick's work is bounded. Records of queues that already completed or died
+  // also take a step (they are discarded), so call this every tick rather than until it
+  // returns 0. Returns the number of queues expired by this call.
   size_t Expire(Nanos now, size_t max_steps = 64);
 
   const DefragCounters& counters() const { return counters_; }

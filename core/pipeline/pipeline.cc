@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/conntrack/l4_trackers.h"
+#include "core/helpers/seq_adjust.h"
 #include "core/nat/nat_engine.h"
 #include "core/packet/checksum.h"
 #include "core/packet/packet_builder.h"
@@ -49,6 +50,7 @@ Pipeline::Pipeline(const PipelineOptions& options, Topology topology, ConntrackE
       topology_(std::move(topology)),
       conntrack_(conntrack),
       nat_(nat),
+      ftp_(conntrack),
       rng_state_(options.seed * 0x9e3779b97f4a7c15ull + 0x2545f4914f6cdd1dull) {}
 
 Pipeline::~Pipeline() = default;
@@ -298,10 +300,7 @@ void Pipeline::Input(PacketBuffer& b, Nanos now, std::vector<struct Transmit>* t
     ++counters_.nat_drops;
     return Drop(b);
   }
-  if (conntrack_->Confirm(b.ct, now) == CtVerdict::kDrop) {
-    ++counters_.confirm_drops;
-    return;
-  }
+  if (!ConfirmStep(b, now)) return;
   ++counters_.local_delivered;
   LocalDeliver(b, now, tx);
 }
@@ -349,11 +348,33 @@ void Pipeline::Postrouting(PacketBuffer& b, Nanos now, std::vector<struct Transm
     ++counters_.nat_drops;
     return Drop(b);
   }
+  if (!ConfirmStep(b, now)) return;
+  Transmit(b, tx);
+}
+
+bool Pipeline::ConfirmStep(PacketBuffer& b, Nanos now) {
+  if (b.ct.tracked() && b.ct.info != CtInfo::kRelatedReply) {
+    Flow& f = conntrack_->table().flow(b.ct.flow);
+    if (f.helper == FlowHelper::kFtp && !ftp_.Help(b, now)) {
+      ++counters_.helper_drops;
+      Drop(b);
+      return false;
+    }
+    if (f.status & kIpsSeqAdjust) {
+      const SeqAdjust* sa = conntrack_->table().seq_adjust(b.ct.flow);
+      if (sa && !SeqAdjustPacket(b, *sa, b.ct.dir())) {
+        ++conntrack_->stats().drop;
+        ++counters_.helper_drops;
+        Drop(b);
+        return false;
+      }
+    }
+  }
   if (conntrack_->Confirm(b.ct, now) == CtVerdict::kDrop) {
     ++counters_.confirm_drops;
-    return;
+    return false;
   }
-  Transmit(b, tx);
+  return true;
 }
 
 void Pipeline::Transmit(PacketBuffer& b, std::vector<struct Transmit>* tx) {

@@ -13,6 +13,7 @@
 
 #include "absl/types/span.h"
 #include "core/conntrack/conntrack_engine.h"
+#include "core/helpers/ftp_helper.h"
 #include "core/packet/defrag.h"
 #include "core/pipeline/packet_buffer.h"
 #include "core/pipeline/topology.h"
@@ -54,6 +55,7 @@ struct Transmit {
   X(rule_rejects)       /* REJECT verdicts */                                   \
   X(nat_drops)          /* NAT could not map the packet */                      \
   X(confirm_drops)      /* insert clashes at confirmation */                    \
+  X(helper_drops)       /* a helper or sequence adjustment refused the packet */\
   X(no_route)           /* no route to the destination */                       \
   X(forwarding_off)     /* forwarding disabled for the family */                \
   X(ttl_exceeded)       /* TTL / hop limit ran out */                           \
@@ -107,6 +109,8 @@ class Pipeline {
   // The OUTPUT path for packets this node generates. `attached` is set for packets REJECT
   // attaches to the rejected connection (they skip the conntrack lookup).
   void LocalOut(PacketBuffer b, Nanos now, std::vector<Transmit>* tx);
+  // nf_confirm: the flow's helper, sequence adjustment, then confirmation. False = dropped.
+  bool ConfirmStep(PacketBuffer& b, Nanos now);
   // POSTROUTING, confirmation and transmission.
   void Postrouting(PacketBuffer& b, Nanos now, std::vector<Transmit>* tx);
   void Transmit(PacketBuffer& b, std::vector<struct Transmit>* tx);
@@ -131,6 +135,7 @@ class Pipeline {
   std::unique_ptr<rules::RuleSet> rules_v4_;
   std::unique_ptr<rules::RuleSet> rules_v6_;
   HookObserver* observer_ = nullptr;
+  FtpHelper ftp_;
   Defragmenter defrag_;
   PipelineCounters counters_;
   ParseCounters parse_counters_;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -171,6 +172,10 @@ bool ParseRejectWith(std::string_view text, Family family, RejectWith* out);
 
 // Builds the built-in chains of `table` (policy ACCEPT, zero counters).
 std::unique_ptr<TableData> NewTable(Table table);
+
+// Reads one rule's words from words[pos] on (rule_reader.cc).
+absl::Status ReadRule(std::vector<std::string> words, size_t pos, Family family, TableData* table,
+                      int line, Rule* rule);
 
 // Parsing (rule_parser.cc): fills tables[] (indexed by Table) and the save order.
 absl::Status ParseRestore(std::string_view text, Family family,

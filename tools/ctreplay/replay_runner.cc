@@ -190,6 +190,55 @@ json ParseCtLine(const std::string& line) {
   return e;
 }
 
+// harness/oracle.py parse_expect_line.
+json ParseExpectLine(const std::string& line) {
+  std::vector<std::string> toks = absl::StrSplit(line, ' ', absl::SkipEmpty());
+  json e = json::object();
+  e["raw"] = line;
+  e["timeout"] = std::stoll(toks[0]);
+  json groups = {{"tuple", json::object()}, {"mask", json::object()}, {"master", json::object()}};
+  std::string cur = "tuple";
+  json flags = json::array();
+  for (size_t i = 1; i < toks.size(); ++i) {
+    const size_t eq = toks[i].find('=');
+    if (eq == std::string::npos) {
+      flags.push_back(toks[i]);
+      continue;
+    }
+    std::string k = toks[i].substr(0, eq);
+    const std::string v = toks[i].substr(eq + 1);
+    if (k == "proto") {
+      e["l4protonum"] = std::stoll(v);
+      continue;
+    }
+    if (k.rfind("mask-", 0) == 0) {
+      cur = "mask";
+      k = k.substr(5);
+    } else if (k.rfind("master-", 0) == 0) {
+      cur = "master";
+      k = k.substr(7);
+    }
+    if (k == "src" || k == "dst" || k == "sport" || k == "dport" || k == "type" || k == "code" ||
+        k == "id") {
+      json& g = groups[cur];
+      if (g.contains(k)) continue;
+      if (k == "src" || k == "dst")
+        g[k] = v;
+      else
+        g[k] = std::stoll(v);
+      continue;
+    }
+    const bool digits = !v.empty() && std::all_of(v.begin(), v.end(), ::isdigit);
+    if (digits)
+      e[k] = std::stoll(v);
+    else
+      e[k] = v;
+  }
+  for (auto& [k, v] : groups.items()) e[k] = v;
+  e["flags"] = flags;
+  return e;
+}
+
 auto CtSortKey(const json& e) {
   const json& o = e["orig"];
   auto s = [&](const char* k) { return o.contains(k) ? o[k].get<std::string>() : std::string(); };
@@ -367,7 +416,13 @@ absl::StatusOr<json> ReplayScenario(const Scenario& sc, const ReplayOptions& opt
               [](const json& a, const json& b) { return CtSortKey(a) < CtSortKey(b); });
     step["conntrack"] = entries;
     step["conntrack_count"] = table.size();
-    step["expect"] = json::array();
+    json expect = json::array();
+    for (const Expectation& x : (*ct)->expectations().all())
+      if (x.expires > now) expect.push_back(ParseExpectLine(FormatExpectation(x, now)));
+    std::sort(expect.begin(), expect.end(), [](const json& a, const json& b) {
+      return a["tuple"].dump() < b["tuple"].dump();
+    });
+    step["expect"] = expect;
     step["stats_delta"] = StatsDelta(stats_before, (*ct)->stats());
     steps.push_back(step);
     now += options.step_gap_ms * kNanosPerMilli;

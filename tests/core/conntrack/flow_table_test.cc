@@ -155,6 +155,27 @@ TEST_F(FlowTableTest, ConfirmClashLeavesEntryUnconfirmed) {
   EXPECT_EQ(table_->size(), 1u);
 }
 
+TEST_F(FlowTableTest, OverlongChainIsRefused) {
+  Make(200, 1);  // one bucket: every flow adds two nodes to the same chain
+  size_t confirmed = 0;
+  absl::Status last;
+  for (uint16_t p = 1; p < 100; ++p) {
+    const Tuple t = Udp(kLan, p, kWan, 9);
+    const FlowIndex idx = table_->Allocate(t, 0, now_, Record());
+    table_->flow(idx).tuple[1] = Reverse(t);
+    last = table_->Confirm(idx);
+    if (!last.ok()) {
+      table_->Release(idx);
+      break;
+    }
+    ++confirmed;
+  }
+  EXPECT_EQ(last.code(), absl::StatusCode::kResourceExhausted) << last;
+  // The chain holds 2 nodes per flow; the walk gives up past kMaxChainLength of them.
+  EXPECT_EQ(confirmed, (kMaxChainLength + 2) / 2);
+  EXPECT_EQ(table_->stats().chaintoolong, 1u);
+}
+
 TEST_F(FlowTableTest, RemoveUnhashesBothTuplesAndReusesSlot) {
   Make(2, 1);  // one bucket: every node in the same chain
   const Tuple a = Udp(kLan, 1, kWan, 2);
@@ -177,7 +198,8 @@ TEST_F(FlowTableTest, RemoveUnhashesBothTuplesAndReusesSlot) {
 TEST_F(FlowTableTest, ExpireHonoursDeadlinesAndBudget) {
   Make(64, 16);
   std::vector<FlowIndex> idx;
-  for (uint16_t i = 0; i < 10; ++i) idx.push_back(Add(Udp(kLan, 100 + i, kWan, 53), (i + 1) * kSec));
+  for (uint16_t i = 0; i < 10; ++i)
+    idx.push_back(Add(Udp(kLan, 100 + i, kWan, 53), (i + 1) * kSec));
   EXPECT_EQ(table_->Expire(kSec - 1, 100, Record()), 0u);
   EXPECT_EQ(table_->Expire(kSec, 100, Record()), 1u);
   EXPECT_EQ(destroyed_sports_, (std::vector<uint16_t>{100}));
@@ -276,7 +298,8 @@ TEST_F(FlowTableTest, EarlyDropScansOnlyEightBuckets) {
   Make(32, kBuckets);
   // Fill with ASSURED flows, then make exactly one flow unassured.
   std::vector<FlowIndex> all;
-  for (uint16_t i = 0; i < 32; ++i) all.push_back(Add(Udp(kLan, 1000 + i, kWan, 9), 100 * kSec, 0, kIpsAssured));
+  for (uint16_t i = 0; i < 32; ++i)
+    all.push_back(Add(Udp(kLan, 1000 + i, kWan, 9), 100 * kSec, 0, kIpsAssured));
   ASSERT_EQ(table_->size(), 32u);
   // Try new tuples until one fails (victim out of range) and one succeeds (in range).
   table_->flow(all[0]).status &= ~kIpsAssured;

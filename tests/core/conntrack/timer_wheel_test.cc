@@ -15,8 +15,8 @@ constexpr Nanos kMs = kNanosPerMilli;
 class TimerWheelTest : public ::testing::Test {
  protected:
   static constexpr uint32_t kCap = 64;
-  TimerWheelTest() : links_(kCap), wheel_(links_.data(), sizeof(TimerLink), kCap, 0),
-                     deadline_(kCap, 0) {}
+  TimerWheelTest()
+      : links_(kCap), wheel_(links_.data(), sizeof(TimerLink), kCap, 0), deadline_(kCap, 0) {}
 
   void Schedule(uint32_t id, Nanos d) {
     deadline_[id] = d;
@@ -42,8 +42,8 @@ TEST_F(TimerWheelTest, FiresExactlyWhenDeadlinePasses) {
     Nanos deadline;
   };
   // One per level, plus sub-tick and beyond-the-wheel deadlines.
-  const Case cases[] = {{1}, {500 * 1000}, {3 * kMs}, {700 * kMs}, {90 * kSec},
-                        {5 * 3600 * kSec}, {432000 * kSec}, {70LL * 86400 * kSec}};
+  const Case cases[] = {{1},         {500 * 1000},      {3 * kMs},       {700 * kMs},
+                        {90 * kSec}, {5 * 3600 * kSec}, {432000 * kSec}, {70LL * 86400 * kSec}};
   for (const Case& c : cases) {
     SCOPED_TRACE(c.deadline);
     TimerLink link;
@@ -102,6 +102,21 @@ TEST_F(TimerWheelTest, PastDeadlineIsDueAtOnce) {
   Schedule(5, 3 * kSec);
   EXPECT_TRUE(wheel_.IsDue(5));
   EXPECT_EQ(wheel_.PopDue(), 5u);
+}
+
+TEST_F(TimerWheelTest, AdvanceCostsWhatComesDueNotWhatIsHeld) {
+  for (uint32_t id = 1; id < kCap; ++id) Schedule(id, 86400 * kSec + id);
+  Schedule(0, 1 * kSec);
+  int reads = 0;
+  auto counting = [&](uint32_t id) {
+    ++reads;
+    return deadline_[id];
+  };
+  for (Nanos t = 0; t <= 2 * kSec; t += 10 * kMs) wheel_.Advance(t, counting);
+  EXPECT_EQ(wheel_.PopDue(), 0u);
+  // Timer 0 is read once per level it cascades through; the 63 far timers not at all.
+  EXPECT_LE(reads, TimerWheel::kLevels);
+  EXPECT_GE(reads, 1);
 }
 
 TEST_F(TimerWheelTest, RandomizedAgainstBruteForce) {

@@ -417,6 +417,34 @@ COMMIT
 [0:0] -A FORWARD -m state --state RELATED,ESTABLISHED -m state ! --state NEW
 COMMIT
 )txt"},
+    {"V4NewInsertPolicyCommands", Family::kIpv4,
+     R"txt(*filter
+:INPUT ACCEPT [0:0]
+-N zed
+-N abc
+-P FORWARD DROP
+-A FORWARD -j zed
+-I FORWARD -j abc
+-I FORWARD 2 -p udp -j ACCEPT
+-A FORWARD -p tcp -j ACCEPT
+-I FORWARD 4 -p icmp -j ACCEPT
+-A abc -j RETURN
+COMMIT
+)txt",
+     R"txt(*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:abc - [0:0]
+:zed - [0:0]
+[0:0] -A FORWARD -j abc
+[0:0] -A FORWARD -p udp -j ACCEPT
+[0:0] -A FORWARD -j zed
+[0:0] -A FORWARD -p icmp -j ACCEPT
+[0:0] -A FORWARD -p tcp -j ACCEPT
+[0:0] -A abc -j RETURN
+COMMIT
+)txt"},
 };
 
 class SaveGoldenTest : public testing::TestWithParam<GoldenCase> {};

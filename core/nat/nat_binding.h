@@ -1,0 +1,90 @@
+// NAT binding selection: the userspace twin of nf_nat_setup_info and everything under it
+// in nf_nat_core.c (get_unique_tuple, find_appropriate_src over the by-source index,
+// find_best_ips_proto, nf_nat_l4proto_unique_tuple, nf_nat_used_tuple{,_new,_harder}).
+// Given an unconfirmed flow and a range, it picks the translated tuple, stores its inverse
+// as the flow's reply tuple, and sets the IPS_*_NAT / IPS_*_NAT_DONE status bits.
+//
+// Uniqueness is checked against the ConntrackEngine's FlowTable in the flow's zone, and a
+// taken tuple counts `found`, as nf_conntrack_tuple_taken does. When no free tuple exists
+// the last candidate is kept: confirmation then fails (insert_failed + drop), as in the
+// kernel.
+//
+// Owner: the NatEngine of one shard (same thread as its ConntrackEngine). Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "core/conntrack/conntrack_engine.h"
+#include "core/nat/nat_range.h"
+
+namespace ctsync::nat {
+
+// The kernel's bounds on the port search (NF_NAT_MAX_ATTEMPTS, NF_NAT_HARDER_THRESH).
+inline constexpr unsigned kMaxAttempts = 128;
+inline constexpr unsigned kHarderThreshold = kMaxAttempts / 4;
+
+// The kernel's jhash2 (lookup3 over 32-bit words), which find_best_ips_proto uses to spread
+// connections over an address range. Exposed for tests.
+uint32_t Jhash2(const uint32_t* words, uint32_t length, uint32_t initval);
+
+class NatBinder {
+ public:
+  NatBinder(ConntrackEngine* conntrack, uint64_t seed);
+
+  // nf_nat_setup_info. A confirmed flow is left alone (the kernel cannot re-bind one).
+  // Returns false only when the flow is already bound for `manip` (a bug upstream: drop).
+  bool SetupInfo(FlowIndex idx, const NatRange& range, ManipType manip, Nanos now);
+
+  // nf_nat_alloc_null_binding: "translate" to the address the flow already has, which
+  // still changes a source port that clashes with another flow's reply tuple.
+  bool NullBinding(FlowIndex idx, ManipType manip, Nanos now);
+
+  // The kernel's get_random_u16, from a seeded generator so runs are reproducible.
+  uint16_t RandomU16();
+
+ private:
+  struct SrcKey {
+    IpAddress src;
+    uint16_t sport = 0;
+    uint16_t zone = 0;
+    Family family = Family::kNone;
+    uint8_t proto = 0;
+    friend bool operator==(const SrcKey&, const SrcKey&) = default;
+    template <typename H>
+    friend H AbslHashValue(H h, const SrcKey& k) {
+      return H::combine(std::move(h), k.src, k.sport, k.zone, k.family, k.proto);
+    }
+  };
+  struct SrcEntry {
+    FlowIndex idx;
+    uint64_t id;  // Flow::id when added: a reused slot is a different flow
+  };
+
+  void GetUniqueTuple(Tuple* out, const Tuple& orig, const NatRange& range, const Flow& ct,
+                      ManipType manip, Nanos now);
+  bool FindAppropriateSrc(const Tuple& orig, uint16_t zone, const NatRange& range,
+                          Tuple* result);
+  void FindBestIpsProto(uint16_t zone, Tuple* t, const NatRange& range, ManipType manip) const;
+  void UniqueL4(Tuple* t, const NatRange& range, ManipType manip, const Flow& ct, Nanos now);
+
+  // nf_conntrack_tuple_taken on the inverse of `t` (the reply a binding to `t` would get).
+  bool UsedTuple(const Tuple& t, const Flow& ct, Nanos now);
+  bool UsedTupleNew(const Tuple& t, const Flow& ct, Nanos now);
+  bool UsedTupleHarder(const Tuple& t, const Flow& ct, unsigned attempts_left, Nanos now);
+  // Confirmed flow holding `t` in `zone`; an expired one is reaped and not returned.
+  FlowLookup FindLive(const Tuple& t, uint16_t zone, Nanos now);
+
+  void AddBySource(FlowIndex idx, const Flow& f);
+  bool BySourceValid(const SrcEntry& e) const;
+  void SweepBySource();
+
+  ConntrackEngine* conntrack_;
+  uint64_t rng_;
+  // nf_nat_bysource: SRC-bound flows by their original source, newest last.
+  absl::flat_hash_map<SrcKey, std::vector<SrcEntry>> by_source_;
+  size_t by_source_adds_ = 0;
+};
+
+}  // namespace ctsync::nat

@@ -1,0 +1,433 @@
+#include "storage/flow_store.h"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "proto/flow_codec.h"
+#include "rocksdb/utilities/checkpoint.h"
+#include "rocksdb/write_batch.h"
+#include "storage/rocksdb_status.h"
+
+namespace ctsync::storage {
+namespace fs = std::filesystem;
+
+// One queued piece of work. Engine events carry the Flow copy and are encoded by the
+// writer (off the producer's thread); messages from peers and rewrites arrive encoded.
+struct FlowStore::Op {
+  enum class Kind : uint8_t { kEvent, kProto, kRewrite };
+  Kind kind = Kind::kEvent;
+  Stream stream = Stream::kLive;
+  FlowEventType type = FlowEventType::kNew;
+  Nanos time = 0;
+  Flow flow;
+  std::unique_ptr<proto::Flow> message;                // kProto
+  std::unique_ptr<std::vector<proto::Flow>> rewrite;  // kRewrite
+};
+
+absl::StatusOr<std::unique_ptr<FlowStore>> FlowStore::Create(const FlowStoreOptions& options) {
+  if (options.path.empty()) return absl::InvalidArgumentError("flow store: path is empty");
+  if (options.node_id.empty()) return absl::InvalidArgumentError("flow store: node_id is empty");
+  if (options.clock == nullptr) return absl::InvalidArgumentError("flow store: no clock");
+  if (options.queue_capacity == 0 || options.max_batch == 0)
+    return absl::InvalidArgumentError("flow store: queue_capacity and max_batch must be > 0");
+  if (options.sync == SyncPolicy::kInterval && options.sync_interval <= 0)
+    return absl::InvalidArgumentError("flow store: sync_interval must be > 0");
+  std::error_code ec;
+  if (options.create_if_missing) fs::create_directories(options.path, ec);
+  absl::StatusOr<internal::StoreDb> db = internal::OpenStoreDb(
+      options.path, {.read_only = false,
+                     .create_if_missing = options.create_if_missing,
+                     .write_buffer_bytes = options.write_buffer_bytes});
+  if (!db.ok()) return db.status();
+  const std::string version = internal::ReadMeta(*db, kMetaFormatVersion);
+  uint32_t v = 0;
+  if (!version.empty() && (!absl::SimpleAtoi(version, &v) || v > kStoreFormatVersion))
+    return absl::FailedPreconditionError(absl::StrCat("flow store ", options.path,
+                                                      ": format version '", version,
+                                                      "' is newer than ", kStoreFormatVersion));
+  const std::string stored_node = internal::ReadMeta(*db, kMetaNodeId);
+  if (!stored_node.empty() && stored_node != options.node_id)
+    return absl::FailedPreconditionError(absl::StrCat("flow store ", options.path,
+                                                      " belongs to node '", stored_node,
+                                                      "', not '", options.node_id, "'"));
+  rocksdb::WriteBatch meta;
+  meta.Put(db->meta(), kMetaNodeId, options.node_id);
+  meta.Put(db->meta(), kMetaFormatVersion, std::to_string(kStoreFormatVersion));
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  if (absl::Status s = FromRocksDb(db->db->Write(wo, &meta), "write store meta"); !s.ok())
+    return s;
+  if (!options.snapshot_root.empty()) {
+    fs::create_directories(fs::path(options.snapshot_root) / kSnapshotsDir, ec);
+    if (ec)
+      return absl::UnavailableError(
+          absl::StrCat("create snapshot folder in ", options.snapshot_root, ": ", ec.message()));
+  }
+  return std::unique_ptr<FlowStore>(new FlowStore(options, *std::move(db)));
+}
+
+FlowStore::FlowStore(const FlowStoreOptions& options, internal::StoreDb db)
+    : options_(options), db_(std::move(db)) {
+  queue_.reserve(std::min<size_t>(options_.max_batch, options_.queue_capacity));
+  writer_ = std::thread([this] { WriterLoop(); });
+  if (options_.snapshot_interval > 0 && !options_.snapshot_root.empty())
+    scheduler_ = std::thread([this] { SchedulerLoop(); });
+}
+
+FlowStore::~FlowStore() { (void)Close(); }
+
+bool FlowStore::PushLocked(Op&& op) {
+  const bool counts = op.kind != Op::Kind::kRewrite;
+  if (counts && queued_events_ >= options_.queue_capacity) {
+    ++counters_.dropped_queue_full;
+    needs_rewrite_[static_cast<int>(op.stream)] = true;
+    return false;
+  }
+  if (counts) ++queued_events_;
+  ++counters_.enqueued;
+  ++pushed_ops_;
+  queue_.push_back(std::move(op));
+  return true;
+}
+
+bool FlowStore::Enqueue(Stream stream, const FlowEvent& event) {
+  return EnqueueBatch(stream, absl::MakeConstSpan(&event, 1)) == 1;
+}
+
+size_t FlowStore::EnqueueBatch(Stream stream, absl::Span<const FlowEvent> events) {
+  size_t accepted = 0;
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) return 0;
+    for (const FlowEvent& e : events) {
+      Op op;
+      op.kind = Op::Kind::kEvent;
+      op.stream = stream;
+      op.type = e.type;
+      op.time = e.time;
+      op.flow = e.flow;
+      if (!PushLocked(std::move(op))) {
+        // The rest would be refused too; count them all so the drop is visible.
+        counters_.dropped_queue_full += events.size() - accepted - 1;
+        break;
+      }
+      ++accepted;
+    }
+    wake = queued_events_ >= options_.max_batch;
+  }
+  if (wake) work_cv_.notify_one();
+  return accepted;
+}
+
+bool FlowStore::EnqueueProto(Stream stream, FlowEventType type, const proto::Flow& flow) {
+  std::string key;
+  bool wake = false;
+  bool ok = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) return false;
+    if (!FlowKeyOf(flow, &key).ok()) {
+      ++counters_.rejected;
+      return false;
+    }
+    Op op;
+    op.kind = Op::Kind::kProto;
+    op.stream = stream;
+    op.type = type;
+    op.message = std::make_unique<proto::Flow>(flow);
+    ok = PushLocked(std::move(op));
+    wake = queued_events_ >= options_.max_batch;
+  }
+  if (wake) work_cv_.notify_one();
+  return ok;
+}
+
+void FlowStore::RewriteStream(Stream stream, std::vector<proto::Flow> flows) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) return;
+    Op op;
+    op.kind = Op::Kind::kRewrite;
+    op.stream = stream;
+    op.rewrite = std::make_unique<std::vector<proto::Flow>>(std::move(flows));
+    PushLocked(std::move(op));
+    needs_rewrite_[static_cast<int>(stream)] = false;
+  }
+  work_cv_.notify_one();
+}
+
+bool FlowStore::needs_full_rewrite(Stream stream) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return needs_rewrite_[static_cast<int>(stream)];
+}
+
+FlowStoreCounters FlowStore::counters() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return counters_;
+}
+
+void FlowStore::WriterLoop() {
+  std::vector<Op> ops;
+  const auto delay = std::chrono::nanoseconds(options_.max_batch_delay);
+  Nanos last_sync = options_.clock->Now();
+  for (;;) {
+    uint64_t sync_target = 0;
+    bool stopping = false;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      work_cv_.wait_for(lock, delay, [&] {
+        return stop_ || queued_events_ >= options_.max_batch ||
+               sync_requested_through_ > synced_through_;
+      });
+      ops.swap(queue_);
+      queued_events_ = 0;
+      sync_target = sync_requested_through_;
+      stopping = stop_;
+    }
+    WriteOps(ops);
+    const size_t done = ops.size();
+    ops.clear();
+    const Nanos now = options_.clock->Now();
+    bool synced = false;
+    if (options_.sync != SyncPolicy::kEveryBatch &&
+        (sync_target > 0 || stopping ||
+         (options_.sync == SyncPolicy::kInterval && now - last_sync >= options_.sync_interval))) {
+      (void)SyncWal();
+      last_sync = now;
+      synced = true;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      processed_ops_ += done;
+      if (synced || options_.sync == SyncPolicy::kEveryBatch) {
+        synced_through_ = std::max(synced_through_, sync_target);
+      }
+    }
+    done_cv_.notify_all();
+    if (stopping) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (queue_.empty()) return;
+    }
+  }
+}
+
+void FlowStore::WriteOps(std::vector<Op>& ops) {
+  if (ops.empty()) return;
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync == SyncPolicy::kEveryBatch;
+  const Nanos wall_offset = options_.clock->WallNanos() - options_.clock->Now();
+  std::string key, body, value;
+  proto::Flow msg;
+  // Larger than any key (16 or 40 bytes): the end of a whole-stream DeleteRange.
+  const std::string key_space_end(64, '\xff');
+  size_t i = 0;
+  while (i < ops.size()) {
+    rocksdb::WriteBatch batch;
+    uint64_t events = 0;
+    uint64_t rewrites = 0;
+    const size_t end = std::min(ops.size(), i + options_.max_batch);
+    for (; i < end; ++i) {
+      Op& op = ops[i];
+      rocksdb::ColumnFamilyHandle* cf = db_.stream(op.stream);
+      ++events;
+      if (op.kind == Op::Kind::kRewrite) {
+        ++rewrites;
+        batch.DeleteRange(cf, "", key_space_end);
+        for (const proto::Flow& f : *op.rewrite) {
+          if (!FlowKeyOf(f, &key).ok()) continue;
+          body.clear();
+          f.SerializeToString(&body);
+          value.clear();
+          EncodeFlowValue(key, body, &value);
+          batch.Put(cf, key, value);
+        }
+        // A rewrite is a batch of its own: its size is unbounded.
+        ++i;
+        break;
+      }
+      const proto::Flow* m = op.message.get();
+      if (op.kind == Op::Kind::kEvent) {
+        key = EncodeFlowKey(op.flow.zone, op.flow.tuple[0]);
+        if (op.type != FlowEventType::kDestroy) {
+          codec::FlowToProto(op.flow, op.time, op.time + wall_offset, {}, &msg);
+          m = &msg;
+        }
+      } else {
+        (void)FlowKeyOf(*m, &key);  // validated at enqueue
+      }
+      if (op.type == FlowEventType::kDestroy) {
+        batch.Delete(cf, key);
+        continue;
+      }
+      body.clear();
+      m->SerializeToString(&body);
+      value.clear();
+      EncodeFlowValue(key, body, &value);
+      batch.Put(cf, key, value);
+    }
+    batch.Put(db_.meta(), kMetaLastWallMs,
+              std::to_string(options_.clock->WallNanos() / kNanosPerMilli));
+    rocksdb::Status s = db_.db->Write(wo, &batch);
+    if (!s.ok()) {
+      // The store may have gone read-only after a background error (disk full): try to
+      // resume once so the next batch has a chance.
+      (void)db_.db->Resume();
+    }
+    uint64_t committed = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++counters_.batches;
+      if (s.ok()) {
+        counters_.committed += events;
+        counters_.rewrites += rewrites;
+        committed = counters_.committed;
+      } else {
+        ++counters_.write_errors;
+        counters_.lost_to_errors += events;
+        // The store no longer matches the table: the owner must rewrite it.
+        for (bool& b : needs_rewrite_) b = true;
+        pending_error_ = FromRocksDb(s, "write flow batch");
+      }
+    }
+    // Under kEveryBatch `committed` is on disk; under the other policies it is in the
+    // kernel's page cache (safe from a process crash) until the next sync.
+    if (s.ok() && options_.on_commit) options_.on_commit(committed);
+  }
+}
+
+absl::Status FlowStore::SyncWal() {
+  absl::Status s = FromRocksDb(db_.db->SyncWAL(), "sync write-ahead log");
+  std::lock_guard<std::mutex> lock(mu_);
+  ++counters_.syncs;
+  if (!s.ok()) {
+    ++counters_.sync_errors;
+    pending_error_ = s;
+  }
+  return s;
+}
+
+absl::Status FlowStore::Flush() {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!writer_.joinable()) return absl::FailedPreconditionError("flow store is closed");
+  const uint64_t target = pushed_ops_;
+  sync_requested_through_ = std::max(sync_requested_through_, target);
+  work_cv_.notify_one();
+  done_cv_.wait(lock, [&] {
+    return (processed_ops_ >= target && synced_through_ >= target) || !writer_.joinable();
+  });
+  absl::Status s = std::move(pending_error_);
+  pending_error_ = absl::OkStatus();
+  return s;
+}
+
+absl::StatusOr<RestoredFlows> FlowStore::Restore(Nanos now, Nanos wall_now) const {
+  RestoreCollector collector(now, wall_now);
+  for (Stream s : {Stream::kLive, Stream::kExternal}) {
+    absl::Status st = internal::ForEachRawRecord(db_, s, [&](std::string_view k,
+                                                             std::string_view v) {
+      collector.AddRecord(s, k, v);
+      return true;
+    });
+    // RocksDB's own corruption (a bad block) stops the walk: report it, keep what was read.
+    if (!st.ok()) collector.AddError(std::string(st.message()));
+  }
+  return collector.Finish();
+}
+
+absl::StatusOr<SnapshotInfo> FlowStore::TakeSnapshot(const std::string& reason) {
+  if (options_.snapshot_root.empty())
+    return absl::FailedPreconditionError("flow store: no snapshot_root configured");
+  std::lock_guard<std::mutex> guard(snapshot_mu_);
+  auto fail = [&](absl::Status s) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++counters_.snapshot_errors;
+    return s;
+  };
+  absl::StatusOr<std::vector<SnapshotInfo>> existing = ListSnapshots(options_.snapshot_root);
+  if (!existing.ok()) return fail(existing.status());
+  uint64_t seq = 1;
+  for (const SnapshotInfo& s : *existing) seq = std::max(seq, s.sequence + 1);
+  const Nanos wall = options_.clock->WallNanos();
+  SnapshotInfo info;
+  info.name = SnapshotName(wall, seq);
+  info.sequence = seq;
+  info.path = (fs::path(options_.snapshot_root) / kSnapshotsDir / info.name).string();
+  rocksdb::Checkpoint* raw = nullptr;
+  if (absl::Status s = FromRocksDb(rocksdb::Checkpoint::Create(db_.db.get(), &raw),
+                                   "create checkpoint object");
+      !s.ok())
+    return fail(s);
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  // RocksDB copies into "<path>.tmp" and renames when done: a crash leaves only the .tmp.
+  // Flushing the memtables first (log_size_for_flush = 0) keeps the WAL copy small.
+  if (absl::Status s = FromRocksDb(checkpoint->CreateCheckpoint(info.path, 0),
+                                   absl::StrCat("checkpoint into ", info.path));
+      !s.ok())
+    return fail(s);
+  proto::SnapshotManifest& m = info.manifest;
+  m.set_format_version(kStoreFormatVersion);
+  m.set_node_id(options_.node_id);
+  m.set_wall_time_ms(wall / kNanosPerMilli);
+  m.set_sequence(seq);
+  m.set_reason(reason);
+  if (absl::Status s = DescribeCheckpoint(info.path, &m); !s.ok()) return fail(s);
+  if (absl::Status s = WriteManifest(info.path, m); !s.ok()) return fail(s);
+  info.complete = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++counters_.snapshots;
+  }
+  if (absl::Status s = ApplyRetention(options_.snapshot_root, options_.snapshot_retain); !s.ok())
+    return fail(s);
+  return info;
+}
+
+void FlowStore::SchedulerLoop() {
+  Nanos next = options_.clock->Now() + options_.snapshot_interval;
+  std::unique_lock<std::mutex> lock(sched_mu_);
+  while (!sched_stop_) {
+    // Polls the injected clock so a manual clock drives the schedule in tests.
+    sched_cv_.wait_for(lock, std::chrono::milliseconds(20));
+    if (sched_stop_) break;
+    if (options_.clock->Now() < next) continue;
+    lock.unlock();
+    (void)TakeSnapshot("schedule");
+    lock.lock();
+    next = options_.clock->Now() + options_.snapshot_interval;
+  }
+}
+
+absl::Status FlowStore::Close() {
+  if (closed_) return absl::OkStatus();
+  closed_ = true;
+  if (scheduler_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(sched_mu_);
+      sched_stop_ = true;
+    }
+    sched_cv_.notify_all();
+    scheduler_.join();
+  }
+  absl::Status result = Flush();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  work_cv_.notify_one();
+  if (writer_.joinable()) writer_.join();
+  done_cv_.notify_all();
+  if (options_.snapshot_on_close && !options_.snapshot_root.empty()) {
+    absl::StatusOr<SnapshotInfo> snap = TakeSnapshot("shutdown");
+    if (!snap.ok() && result.ok()) result = snap.status();
+  }
+  absl::Status s = db_.Close();
+  if (result.ok()) result = s;
+  return result;
+}
+
+}  // namespace ctsync::storage

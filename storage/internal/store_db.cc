@@ -1,0 +1,140 @@
+#include "storage/internal/store_db.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "rocksdb/env.h"
+#include "rocksdb/options.h"
+#include "rocksdb/table.h"
+#include "storage/rocksdb_status.h"
+
+namespace ctsync::storage::internal {
+namespace {
+
+class DropLogger : public rocksdb::Logger {
+ public:
+  using rocksdb::Logger::Logv;
+  void Logv(const char*, va_list) override {}
+};
+
+absl::Status Errno(const std::string& what) {
+  return absl::UnavailableError(absl::StrCat(what, ": ", std::strerror(errno)));
+}
+
+}  // namespace
+
+StoreDb::~StoreDb() { (void)Close(); }
+
+absl::Status StoreDb::Close() {
+  if (!db) return absl::OkStatus();
+  absl::Status result;
+  for (rocksdb::ColumnFamilyHandle* h : handles) {
+    if (h == nullptr) continue;
+    absl::Status s = FromRocksDb(db->DestroyColumnFamilyHandle(h), "close column family");
+    if (result.ok()) result = s;
+  }
+  handles.clear();
+  absl::Status s = FromRocksDb(db->Close(), "close store");
+  if (result.ok()) result = s;
+  db.reset();
+  return result;
+}
+
+std::shared_ptr<rocksdb::Logger> NullLogger() { return std::make_shared<DropLogger>(); }
+
+absl::StatusOr<StoreDb> OpenStoreDb(const std::string& path, const OpenOptions& options) {
+  rocksdb::Options db_options;
+  db_options.create_if_missing = options.create_if_missing;
+  db_options.create_missing_column_families = options.create_if_missing;
+  db_options.write_buffer_size = options.write_buffer_bytes;
+  db_options.max_background_jobs = 2;
+  // Point lookups never happen on the write path; keys arrive in random order, so leave
+  // compression to the bottom levels where it pays.
+  db_options.compression = rocksdb::kNoCompression;
+  db_options.bottommost_compression = rocksdb::kLZ4Compression;
+  if (options.read_only) db_options.info_log = NullLogger();
+  rocksdb::ColumnFamilyOptions cf_options(db_options);
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
+      {rocksdb::kDefaultColumnFamilyName, cf_options},
+      {kLiveColumnFamily, cf_options},
+      {kExternalColumnFamily, cf_options},
+      {kMetaColumnFamily, cf_options},
+  };
+  StoreDb out;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s;
+  if (options.read_only) {
+    if (!std::filesystem::exists(std::filesystem::path(path) / "CURRENT"))
+      return absl::NotFoundError(absl::StrCat(path, ": not a flow store (no CURRENT file)"));
+    s = rocksdb::DB::OpenForReadOnly(db_options, path, cfs, &out.handles, &raw);
+  } else {
+    s = rocksdb::DB::Open(db_options, path, cfs, &out.handles, &raw);
+  }
+  if (!s.ok()) {
+    // A store missing one of our column families is not ours (or is damaged).
+    return FromRocksDb(s, absl::StrCat("open flow store ", path));
+  }
+  out.db.reset(raw);
+  return out;
+}
+
+absl::Status ForEachRawRecord(const StoreDb& db, Stream s,
+                              absl::FunctionRef<bool(std::string_view, std::string_view)> fn) {
+  rocksdb::ReadOptions ro;
+  ro.verify_checksums = true;
+  ro.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(db.db->NewIterator(ro, db.stream(s)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const rocksdb::Slice k = it->key();
+    const rocksdb::Slice v = it->value();
+    if (!fn(std::string_view(k.data(), k.size()), std::string_view(v.data(), v.size()))) break;
+  }
+  return FromRocksDb(it->status(), absl::StrCat("read ", StreamName(s), " records"));
+}
+
+std::string ReadMeta(const StoreDb& db, const char* key) {
+  std::string value;
+  if (!db.db->Get(rocksdb::ReadOptions(), db.meta(), key, &value).ok()) return "";
+  return value;
+}
+
+absl::Status SyncDir(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return Errno(absl::StrCat("open directory ", dir));
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return Errno(absl::StrCat("fsync directory ", dir));
+  return absl::OkStatus();
+}
+
+absl::Status WriteFileDurably(const std::string& path, std::string_view data) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Errno(absl::StrCat("create ", tmp));
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      absl::Status s = Errno(absl::StrCat("write ", tmp));
+      ::close(fd);
+      return s;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    absl::Status s = Errno(absl::StrCat("fsync ", tmp));
+    ::close(fd);
+    return s;
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return Errno(absl::StrCat("rename ", tmp));
+  return SyncDir(std::filesystem::path(path).parent_path().string());
+}
+
+}  // namespace ctsync::storage::internal

@@ -1,0 +1,69 @@
+// Restore on start: turns stored flow records back into engine flows and inserts them,
+// before the node handles its first packet. Owned by storage/.
+//
+// Time: each record carries the remaining timeout and the wall-clock time it was written,
+// so a record's age (wall_now - its wall time, never negative) is subtracted from its
+// timeout; that age includes the time the node was down. Flows whose remaining time is
+// gone are dropped, as the kernel would have expired them meanwhile. The daemon rewrites
+// the whole table at shutdown (FlowStore::RewriteStream), so the age is then exactly the
+// downtime.
+//
+// DecodeForRestore: any thread. RestoreIntoEngine: the engine's owning thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "core/conntrack/conntrack_engine.h"
+#include "proto/flow_codec.h"
+#include "storage/record_format.h"
+
+namespace ctsync::storage {
+
+struct RestoredFlows {
+  std::vector<codec::DecodedFlow> flows[kStreamCount];  // indexed by Stream
+  uint64_t expired = 0;  // dropped: their timeout ran out while the node was down
+  uint64_t corrupt = 0;  // records that failed their checksum or did not decode
+  // The first kMaxNamedErrors bad records, each named by its key and what is wrong.
+  std::vector<std::string> errors;
+  static constexpr size_t kMaxNamedErrors = 16;
+
+  const std::vector<codec::DecodedFlow>& live() const { return flows[0]; }
+  const std::vector<codec::DecodedFlow>& external() const { return flows[1]; }
+};
+
+// Collects records one at a time (from a store, a snapshot or an export file).
+class RestoreCollector {
+ public:
+  // `now`: monotonic time the restored deadlines are set against; `wall_now`: the wall
+  // clock at the same moment.
+  RestoreCollector(Nanos now, Nanos wall_now) : now_(now), wall_now_(wall_now) {}
+  void AddRecord(Stream s, std::string_view key, std::string_view value);
+  void AddFlow(Stream s, const proto::Flow& flow);
+  void AddError(std::string error);
+  RestoredFlows Finish() { return std::move(out_); }
+
+ private:
+  Nanos now_;
+  Nanos wall_now_;
+  RestoredFlows out_;
+};
+
+struct EngineRestoreResult {
+  uint64_t inserted = 0;
+  uint64_t clashed = 0;      // a tuple was already taken (AlreadyExists)
+  uint64_t table_full = 0;   // ResourceExhausted: table or hash chain full
+  uint64_t masters_linked = 0;
+};
+
+// Inserts flows with ConntrackEngine::Insert (which emits NEW for each). Their reply tuples
+// carry the NAT bindings, so the NAT engine's tuple-uniqueness check against the table
+// never hands a restored flow's port to a new flow. Restores NAT sequence adjustments and
+// links RELATED flows to their masters when the master was restored too.
+EngineRestoreResult RestoreIntoEngine(ConntrackEngine& engine,
+                                      const std::vector<codec::DecodedFlow>& flows, Nanos now);
+
+}  // namespace ctsync::storage
