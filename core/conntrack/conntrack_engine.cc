@@ -100,6 +100,10 @@ bool ConntrackEngine::ChecksumOk(const ParsedPacket& pkt, absl::Span<const uint8
 
 FlowLookup ConntrackEngine::FindLive(const Tuple& t, uint16_t zone, Nanos now) {
   FlowLookup l = table_->Find(t, zone);
+  if (l.found() && (table_->flow(l.idx).status & kIpsDying)) {
+    FlushKills(now);
+    return FlowLookup{};
+  }
   if (l.found() && table_->flow(l.idx).expires <= now) {
     Kill(l.idx, now);
     return FlowLookup{};
@@ -114,6 +118,11 @@ void ConntrackEngine::Kill(FlowIndex idx, Nanos now) {
   Emit(FlowEventType::kDestroy, idx, 0, now);
   Forget(idx, f);
   table_->Remove(idx);
+}
+
+void ConntrackEngine::FlushKills(Nanos now) {
+  for (FlowIndex idx : pending_kills_) Kill(idx, now);
+  pending_kills_.clear();
 }
 
 void ConntrackEngine::Forget(FlowIndex idx, const Flow& f) {
@@ -276,7 +285,10 @@ ConntrackEngine::TrackResult ConntrackEngine::Track(const ParsedPacket& pkt,
   ++c.packets;
   c.bytes += pkt.ip_total_len;
   if (!is_new && changes) Emit(FlowEventType::kUpdate, ct->flow, changes, now);
-  if (kill && !is_new) Kill(ct->flow, now);
+  if (kill && !is_new) {
+    f.status |= kIpsDying;
+    pending_kills_.push_back(ct->flow);
+  }
   return TrackResult::kAccept;
 }
 

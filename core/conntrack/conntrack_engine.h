@@ -57,6 +57,10 @@ class ConntrackEngine {
 
   // nf_ct_kill: removes a confirmed flow now and reports DESTROY.
   void Kill(FlowIndex idx, Nanos now);
+  // A tracker decided a flow dies with the packet being processed (a RST as the only
+  // reply). The packet still sees the flow as it was (hooks, NAT); the caller ends it
+  // when the packet is done. Later lookups already treat it as gone.
+  void FlushKills(Nanos now);
 
   // Reaps up to `budget` expired flows (DESTROY events); returns how many.
   size_t Expire(Nanos now, size_t budget);
@@ -121,6 +125,7 @@ class ConntrackEngine {
   void Forget(FlowIndex idx, const Flow& f);
 
   FlowEventRing events_;
+  std::vector<FlowIndex> pending_kills_;
   ExpectationTable expectations_;
   ExpectedFn expected_fn_;
   std::vector<DestroyHook> destroy_hooks_;

@@ -42,10 +42,14 @@ bool ArpResponder::RemoveVirtualAddress(int interface, Family family, const IpAd
 
 bool ArpResponder::Owns(int interface, Family family, const IpAddress& address) const {
   if (interface < 0 || interface >= topology_.interface_count()) return false;
+  auto listed = [&](const std::vector<VirtualAddress>& list) {
+    for (const auto& v : list)
+      if (v.interface == interface && v.family == family && v.address == address) return true;
+    return false;
+  };
+  if (listed(vips_)) return true;
   for (const auto& a : topology_.interface(interface).addresses)
-    if (a.family == family && a.address == address) return true;
-  for (const auto& v : vips_)
-    if (v.interface == interface && v.family == family && v.address == address) return true;
+    if (a.family == family && a.address == address) return !listed(standby_);
   return false;
 }
 

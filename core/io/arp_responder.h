@@ -80,7 +80,12 @@ class ArpResponder {
   bool RemoveVirtualAddress(int interface, Family family, const IpAddress& address);
   const std::vector<VirtualAddress>& virtual_addresses() const { return vips_; }
 
-  // True if `address` is configured on, or a VIP held on, `interface`.
+  // Addresses configured in the topology on every node of a cluster (so routing and NAT
+  // treat them as local everywhere) that are answered for only while held as a VIP.
+  void SetStandbyAddresses(std::vector<VirtualAddress> standby) { standby_ = std::move(standby); }
+
+  // True if `address` is a VIP held on `interface`, or configured on it and not a standby
+  // address.
   bool Owns(int interface, Family family, const IpAddress& address) const;
 
   // One received frame; frames that are not ARP or NS/NA come back with consumed=false.
@@ -100,6 +105,7 @@ class ArpResponder {
   const Topology& topology_;
   ArpResponderOptions options_;
   std::vector<VirtualAddress> vips_;
+  std::vector<VirtualAddress> standby_;
   ArpResponderCounters counters_;
 };
 

@@ -30,6 +30,9 @@ class FramePort {
 
   // Pushes every queued frame to the wire. Called once per batch by the loop.
   virtual absl::Status Flush() = 0;
+
+  // Folds kernel-side statistics (ring drops) into the port's counters; periodic.
+  virtual void UpdateKernelStatistics() {}
 };
 
 }  // namespace ctsync

@@ -95,7 +95,7 @@ class PacketSocket final : public FramePort {
 
   // Adds the kernel's ring-drop count (PACKET_STATISTICS, which resets on read) to
   // counters().rx_ring_drops. Cheap; call it from a periodic tick.
-  void UpdateKernelStatistics();
+  void UpdateKernelStatistics() override;
 
   const PacketSocketCounters& counters() const { return counters_; }
   const std::string& interface_name() const { return options_.interface; }

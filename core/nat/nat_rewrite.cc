@@ -15,7 +15,6 @@ size_t AddrOffset(Family family, ManipType manip) {
   if (family == Family::kIpv4) return manip == ManipType::kSrc ? 12 : 16;
   return manip == ManipType::kSrc ? 8 : 24;
 }
-size_t AddrLen(Family family) { return family == Family::kIpv4 ? 4 : 16; }
 
 IpAddress ReadAddr(const uint8_t* p, Family family) {
   return family == Family::kIpv4 ? IpAddress::FromV4Bytes(p) : IpAddress::FromV6Bytes(p);

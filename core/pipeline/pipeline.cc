@@ -51,7 +51,31 @@ Pipeline::Pipeline(const PipelineOptions& options, Topology topology, ConntrackE
       conntrack_(conntrack),
       nat_(nat),
       ftp_(conntrack),
-      rng_state_(options.seed * 0x9e3779b97f4a7c15ull + 0x2545f4914f6cdd1dull) {}
+      rng_state_(options.seed * 0x9e3779b97f4a7c15ull + 0x2545f4914f6cdd1dull) {
+  if (nat_ != nullptr) {
+    // nf_nat_follow_master: an expected connection is NATed like its master, towards
+    // where the helper saw it announced.
+    conntrack_->set_expected_fn([this](FlowIndex idx, const Expectation& exp, Nanos now) {
+      if (!exp.nat || !conntrack_->table().IsConfirmed(exp.master)) return;
+      const Flow& m = conntrack_->table().flow(exp.master);
+      const Tuple& t = m.tuple_of(Opposite(exp.dir));
+      PacketBuffer b;
+      b.ct.flow = idx;
+      rules::NatSpec snat;
+      snat.kind = rules::NatKind::kSnat;
+      snat.family = t.family;
+      snat.has_addr = true;
+      snat.min_addr = snat.max_addr = t.dst;
+      nat_->SetupFromSpec(snat, Hook::kPostrouting, b, topology_, now);
+      rules::NatSpec dnat = snat;
+      dnat.kind = rules::NatKind::kDnat;
+      dnat.min_addr = dnat.max_addr = t.src;
+      dnat.has_ports = true;
+      dnat.min_port = dnat.max_port = exp.saved_port;
+      nat_->SetupFromSpec(dnat, Hook::kPrerouting, b, topology_, now);
+    });
+  }
+}
 
 Pipeline::~Pipeline() = default;
 
@@ -160,6 +184,12 @@ void Pipeline::Tick(Nanos now) {
 
 void Pipeline::Receive(int in, absl::Span<const uint8_t> frame, Nanos now,
                        std::vector<struct Transmit>* tx) {
+  ReceiveFrame(in, frame, now, tx);
+  conntrack_->FlushKills(now);
+}
+
+void Pipeline::ReceiveFrame(int in, absl::Span<const uint8_t> frame, Nanos now,
+                            std::vector<struct Transmit>* tx) {
   ++counters_.rx_frames;
   PacketBuffer b;
   b.in_iface = in;

@@ -96,6 +96,7 @@ class Pipeline {
   ConntrackEngine& conntrack() { return *conntrack_; }
 
  private:
+  void ReceiveFrame(int in, absl::Span<const uint8_t> frame, Nanos now, std::vector<Transmit>* tx);
   // Runs one table at one hook; applies non-terminating effects to the packet.
   rules::Verdict RunTable(rules::Table table, rules::Hook hook, PacketBuffer& b, Nanos now);
   rules::MatchContext Context(const PacketBuffer& b, rules::Hook hook) const;

@@ -1,0 +1,157 @@
+#include "sync/external_apply.h"
+
+#include <algorithm>
+
+namespace ctsync::sync {
+
+ExternalCache::ExternalCache(ConntrackEngine& engine)
+    : engine_(engine), marks_(engine.table().capacity()) {}
+
+bool ExternalCache::IsExternal(FlowIndex idx) const {
+  const FlowTable& t = engine_.table();
+  if (!t.IsConfirmed(idx)) return false;
+  const Mark& m = marks_[idx];
+  return m.generation == generation_ && m.id_low == static_cast<uint32_t>(t.flow(idx).id);
+}
+
+std::optional<uint32_t> ExternalCache::PeerOf(FlowIndex idx) const {
+  if (!IsExternal(idx)) return std::nullopt;
+  return peer_ids_[marks_[idx].peer_slot];
+}
+
+uint16_t ExternalCache::PeerSlot(uint32_t node_id) {
+  for (size_t i = 0; i < peer_ids_.size(); ++i) {
+    if (peer_ids_[i] == node_id) return static_cast<uint16_t>(i);
+  }
+  // A cluster has a handful of nodes; the 16-bit slot is never the limit in practice, and
+  // if it were, sharing the last slot only blurs FlushPeer, never correctness of Commit.
+  if (peer_ids_.size() < 0xffff) peer_ids_.push_back(node_id);
+  return static_cast<uint16_t>(peer_ids_.size() - 1);
+}
+
+void ExternalCache::MarkLearnt(FlowIndex idx, uint32_t peer) {
+  marks_[idx] = Mark{static_cast<uint32_t>(engine_.table().flow(idx).id), generation_,
+                     PeerSlot(peer)};
+}
+
+ExternalCache::Result ExternalCache::Apply(const PeerFlowUpdate& u, Nanos now) {
+  FlowTable& table = engine_.table();
+  const FlowLookup found = table.Find(u.original, u.zone);
+  const bool ours = found.found() && found.dir == Direction::kOriginal;
+  if (found.found() && (!ours || !IsExternal(found.idx))) {
+    ++stats_.local_conflicts;
+    return Result::kLocalConflict;
+  }
+  if (u.type == FlowEventType::kDestroy) {
+    if (!found.found()) {
+      ++stats_.unknown_destroy;
+      return Result::kUnknown;
+    }
+    marks_[found.idx] = Mark{};
+    engine_.Kill(found.idx, now);
+    ++stats_.destroyed;
+    return Result::kDestroyed;
+  }
+  if (u.decoded.remaining <= 0) {
+    ++stats_.expired_on_arrival;
+    return Result::kExpired;
+  }
+  if (!found.found()) return Insert(u, now);
+  Flow& f = table.flow(found.idx);
+  if (f.tuple[1] != u.decoded.flow.tuple[1]) {
+    // The table never re-keys a confirmed entry; a changed binding is a new entry.
+    marks_[found.idx] = Mark{};
+    engine_.Kill(found.idx, now);
+    const Result r = Insert(u, now);
+    if (r != Result::kInserted) return r;
+    --stats_.inserted;
+    ++stats_.replaced;
+    return Result::kReplaced;
+  }
+  UpdateInPlace(found.idx, u.decoded);
+  ++stats_.updated;
+  return Result::kUpdated;
+}
+
+ExternalCache::Result ExternalCache::Insert(const PeerFlowUpdate& u, Nanos now) {
+  absl::StatusOr<FlowIndex> idx = engine_.Insert(u.decoded.flow, now);
+  if (!idx.ok()) {
+    if (absl::IsResourceExhausted(idx.status())) {
+      ++stats_.table_full;
+      return Result::kTableFull;
+    }
+    ++stats_.insert_errors;
+    return Result::kInsertError;
+  }
+  MarkLearnt(*idx, u.peer);
+  FlowTable& table = engine_.table();
+  if (u.decoded.seq_adjust) table.MutableSeqAdjust(*idx) = *u.decoded.seq_adjust;
+  ResolveMaster(*idx, u.decoded);
+  ++stats_.inserted;
+  return Result::kInserted;
+}
+
+void ExternalCache::UpdateInPlace(FlowIndex idx, const codec::DecodedFlow& d) {
+  FlowTable& table = engine_.table();
+  Flow& f = table.flow(idx);
+  f.status = (d.flow.status & ~kIpsDying) | kIpsConfirmed;
+  f.mark = d.flow.mark;
+  f.tcp = d.flow.tcp;
+  f.helper = d.flow.helper;
+  f.counters[0] = d.flow.counters[0];
+  f.counters[1] = d.flow.counters[1];
+  table.SetTimeout(idx, d.flow.expires);
+  if (d.seq_adjust) table.MutableSeqAdjust(idx) = *d.seq_adjust;
+  if (f.master == kNoFlow) ResolveMaster(idx, d);
+}
+
+void ExternalCache::ResolveMaster(FlowIndex idx, const codec::DecodedFlow& d) {
+  if (!d.master_tuple) return;
+  FlowTable& table = engine_.table();
+  Flow& f = table.flow(idx);
+  const FlowLookup m = table.Find(*d.master_tuple, f.zone);
+  if (!m.found() || m.idx == idx) return;
+  f.master = m.idx;
+  ++table.flow(m.idx).child_count;
+}
+
+void ExternalCache::Commit() {
+  ++stats_.commits;
+  if (++generation_ == 0) {
+    // Once every 65535 commits the generation wraps: forget all marks so that a flow
+    // learnt long ago cannot turn external again.
+    std::fill(marks_.begin(), marks_.end(), Mark{});
+    generation_ = 1;
+  }
+}
+
+template <typename Pred>
+size_t ExternalCache::KillIf(Nanos now, Pred pred) {
+  size_t n = 0;
+  for (FlowIndex i = 0; i < marks_.size(); ++i) {
+    if (marks_[i].generation != generation_ || !IsExternal(i) || !pred(marks_[i])) continue;
+    marks_[i] = Mark{};
+    engine_.Kill(i, now);
+    ++n;
+  }
+  stats_.flushed += n;
+  return n;
+}
+
+size_t ExternalCache::Flush(Nanos now) {
+  return KillIf(now, [](const Mark&) { return true; });
+}
+
+size_t ExternalCache::FlushPeer(uint32_t node_id, Nanos now) {
+  return KillIf(now, [&](const Mark& m) { return peer_ids_[m.peer_slot] == node_id; });
+}
+
+size_t ExternalCache::CountExternal() const {
+  size_t n = 0;
+  for (FlowIndex i = 0; i < marks_.size(); ++i) {
+    if (marks_[i].generation == generation_ && IsExternal(i)) ++n;
+  }
+  return n;
+}
+
+}  // namespace ctsync::sync

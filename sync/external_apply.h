@@ -1,0 +1,99 @@
+// ExternalCache: applies peers' flows (Replicator output) to this node's ConntrackEngine and
+// remembers which table entries were learnt from a peer. The "external cache" of conntrackd
+// is thus the live table itself: a learnt flow is already hashed and on the timer wheel,
+// so promotion (Commit) copies nothing; it only forgets the marks, in O(1), by moving to a
+// new generation.
+//
+// Marks live in a side array indexed by FlowIndex (8 bytes per table slot): the learning
+// generation, the peer, and the low 32 bits of the flow's id, so a slot freed by expiry and
+// reused by a local flow is not mistaken for a learnt one.
+//
+// Local flows win: an update for a tuple that this node tracks itself is refused (counted),
+// never applied over the local state.
+//
+// Owner: the datapath thread that owns the engine. Every method must run on that thread
+// (the daemon posts decoded updates there). Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "core/conntrack/conntrack_engine.h"
+#include "sync/flow_update_codec.h"
+
+namespace ctsync::sync {
+
+#define CTSYNC_EXTERNAL_COUNTERS(X)                                                       \
+  X(inserted) X(updated) X(replaced) X(destroyed) X(local_conflicts) X(unknown_destroy) \
+  X(expired_on_arrival) X(table_full) X(insert_errors) X(commits) X(flushed)
+
+struct ExternalStats {
+#define CTSYNC_X(name) uint64_t name = 0;
+  CTSYNC_EXTERNAL_COUNTERS(CTSYNC_X)
+#undef CTSYNC_X
+  template <typename Fn>
+  void ForEach(Fn fn) const {
+#define CTSYNC_X(name) fn(#name, name);
+    CTSYNC_EXTERNAL_COUNTERS(CTSYNC_X)
+#undef CTSYNC_X
+  }
+};
+
+class ExternalCache {
+ public:
+  enum class Result : uint8_t {
+    kInserted,
+    kUpdated,
+    kReplaced,       // the NAT binding changed: the old entry went, a new one came
+    kDestroyed,
+    kLocalConflict,  // the tuple belongs to a local flow: left alone
+    kUnknown,        // DESTROY for a flow we do not hold
+    kExpired,        // arrived with no lifetime left
+    kTableFull,
+    kInsertError,    // e.g. the reply tuple clashes with another flow
+  };
+
+  explicit ExternalCache(ConntrackEngine& engine);
+
+  Result Apply(const PeerFlowUpdate& u, Nanos now);
+
+  bool IsExternal(FlowIndex idx) const;
+  std::optional<uint32_t> PeerOf(FlowIndex idx) const;
+
+  // Promotion (conntrackd -c): every learnt flow becomes a local one. O(1).
+  void Commit();
+  // Removes learnt flows (conntrackd -f external), all or one peer's. O(table capacity).
+  size_t Flush(Nanos now);
+  size_t FlushPeer(uint32_t node_id, Nanos now);
+  // O(table capacity).
+  size_t CountExternal() const;
+
+  const ExternalStats& stats() const { return stats_; }
+  // Side-structure bytes per table slot, for memory accounting.
+  static constexpr size_t kBytesPerSlot = 8;
+
+ private:
+  struct Mark {
+    uint32_t id_low = 0;
+    uint16_t generation = 0;  // 0: never external
+    uint16_t peer_slot = 0;
+  };
+  static_assert(sizeof(Mark) == kBytesPerSlot);
+
+  void MarkLearnt(FlowIndex idx, uint32_t peer);
+  uint16_t PeerSlot(uint32_t node_id);
+  Result Insert(const PeerFlowUpdate& u, Nanos now);
+  void UpdateInPlace(FlowIndex idx, const codec::DecodedFlow& d);
+  void ResolveMaster(FlowIndex idx, const codec::DecodedFlow& d);
+  template <typename Pred>
+  size_t KillIf(Nanos now, Pred pred);
+
+  ConntrackEngine& engine_;
+  std::vector<Mark> marks_;
+  std::vector<uint32_t> peer_ids_;  // slot -> node id
+  uint16_t generation_ = 1;
+  ExternalStats stats_;
+};
+
+}  // namespace ctsync::sync
