@@ -328,6 +328,9 @@ absl::Status FlowStore::Flush() {
 absl::StatusOr<RestoredFlows> FlowStore::Restore(Nanos now, Nanos wall_now) const {
   RestoreCollector collector(now, wall_now);
   for (Stream s : {Stream::kLive, Stream::kExternal}) {
+    uint64_t keys = 0;
+    if (db_.db->GetIntProperty(db_.stream(s), "rocksdb.estimate-num-keys", &keys))
+      collector.Reserve(s, static_cast<size_t>(std::min<uint64_t>(keys, 1u << 22)));
     absl::Status st = internal::ForEachRawRecord(db_, s, [&](std::string_view k,
                                                              std::string_view v) {
       collector.AddRecord(s, k, v);
@@ -425,7 +428,11 @@ absl::Status FlowStore::Close() {
     absl::StatusOr<SnapshotInfo> snap = TakeSnapshot("shutdown");
     if (!snap.ok() && result.ok()) result = snap.status();
   }
-  absl::Status s = db_.Close();
+  // Flushed memtables make the next start read SSTs instead of replaying the WAL.
+  absl::Status s = FromRocksDb(db_.db->Flush(rocksdb::FlushOptions(), db_.handles),
+                               "flush store at close");
+  if (result.ok()) result = s;
+  s = db_.Close();
   if (result.ok()) result = s;
   return result;
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "storage/flow_source.h"
 
 namespace ctsync::storage {
 
@@ -12,28 +13,45 @@ void RestoreCollector::AddError(std::string error) {
 }
 
 void RestoreCollector::AddRecord(Stream s, std::string_view key, std::string_view value) {
-  proto::Flow msg;
-  if (absl::Status st = DecodeFlowValue(key, value, &msg); !st.ok()) {
+  if (absl::Status st = DecodeFlowValue(key, value, &scratch_); !st.ok()) {
     AddError(absl::StrCat(StreamName(s), " record ", DescribeFlowKey(key), ": ", st.message()));
     return;
   }
-  AddFlow(s, msg);
+  AddFlow(s, scratch_);
 }
 
 void RestoreCollector::AddFlow(Stream s, const proto::Flow& msg) {
   const Nanos age = std::max<Nanos>(0, wall_now_ - msg.wall_time_ms() * kNanosPerMilli);
-  codec::DecodedFlow decoded;
+  std::vector<codec::DecodedFlow>& out = out_.flows[static_cast<int>(s)];
+  codec::DecodedFlow& decoded = out.emplace_back();
   if (absl::Status st = codec::FlowFromProto(msg, now_, age, &decoded); !st.ok()) {
+    out.pop_back();
     std::string key;
     const std::string name = FlowKeyOf(msg, &key).ok() ? DescribeFlowKey(key) : "(bad tuple)";
     AddError(absl::StrCat(StreamName(s), " record ", name, ": ", st.message()));
     return;
   }
   if (decoded.remaining <= 0) {
+    out.pop_back();
     ++out_.expired;
-    return;
   }
-  out_.flows[static_cast<int>(s)].push_back(std::move(decoded));
+}
+
+absl::StatusOr<RestoredFlows> RestoreFromPath(const std::string& path, Nanos now,
+                                              Nanos wall_now) {
+  absl::StatusOr<std::unique_ptr<FlowSource>> src = FlowSource::Open(path);
+  if (!src.ok()) return src.status();
+  RestoreCollector collector(now, wall_now);
+  absl::Status s = (*src)->ForEach([&](const SourceRecord& r) {
+    if (r.status.ok()) {
+      collector.AddFlow(r.stream, r.flow);
+    } else {
+      collector.AddError(absl::StrCat(StreamName(r.stream), " record ", r.name, ": ",
+                                      r.status.message()));
+    }
+  });
+  if (!s.ok()) return s;
+  return collector.Finish();
 }
 
 EngineRestoreResult RestoreIntoEngine(ConntrackEngine& engine,

@@ -17,6 +17,7 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "core/conntrack/conntrack_engine.h"
 #include "proto/flow_codec.h"
 #include "storage/record_format.h"
@@ -44,13 +45,23 @@ class RestoreCollector {
   void AddRecord(Stream s, std::string_view key, std::string_view value);
   void AddFlow(Stream s, const proto::Flow& flow);
   void AddError(std::string error);
+  // Room for `n` more flows of a stream (saves regrowing vectors of big entries).
+  void Reserve(Stream s, size_t n) { out_.flows[static_cast<int>(s)].reserve(n); }
   RestoredFlows Finish() { return std::move(out_); }
 
  private:
   Nanos now_;
   Nanos wall_now_;
   RestoredFlows out_;
+  proto::Flow scratch_;  // reused: parsing into it keeps its allocations
 };
+
+// Restores from anything FlowSource opens: a snapshot directory, a store directory or an
+// export file from another node. Records are aged against the wall time
+// they carry, exactly as FlowStore::Restore does. Errors: the source does not open or
+// cannot be walked to the end (truncated export, RocksDB corruption).
+absl::StatusOr<RestoredFlows> RestoreFromPath(const std::string& path, Nanos now,
+                                              Nanos wall_now);
 
 struct EngineRestoreResult {
   uint64_t inserted = 0;

@@ -14,6 +14,12 @@ bool ExternalCache::IsExternal(FlowIndex idx) const {
   return m.generation == generation_ && m.id_low == static_cast<uint32_t>(t.flow(idx).id);
 }
 
+bool ExternalCache::WasExternal(FlowIndex idx, uint64_t flow_id) const {
+  if (idx >= marks_.size()) return false;
+  const Mark& m = marks_[idx];
+  return m.generation == generation_ && m.id_low == static_cast<uint32_t>(flow_id);
+}
+
 std::optional<uint32_t> ExternalCache::PeerOf(FlowIndex idx) const {
   if (!IsExternal(idx)) return std::nullopt;
   return peer_ids_[marks_[idx].peer_slot];

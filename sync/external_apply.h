@@ -59,6 +59,9 @@ class ExternalCache {
   Result Apply(const PeerFlowUpdate& u, Nanos now);
 
   bool IsExternal(FlowIndex idx) const;
+  // Whether the flow with this slot and id was learnt from a peer and not yet committed,
+  // also after the slot was freed (for its DESTROY event, which must not go back out).
+  bool WasExternal(FlowIndex idx, uint64_t flow_id) const;
   std::optional<uint32_t> PeerOf(FlowIndex idx) const;
 
   // Promotion (conntrackd -c): every learnt flow becomes a local one. O(1).

@@ -23,6 +23,7 @@ inline constexpr uint32_t kImpliedReplySport = 1u << 3;        // = original dpo
 inline constexpr uint32_t kImpliedReplyDport = 1u << 4;        // = original sport
 inline constexpr uint32_t kImpliedWallTime = 1u << 5;  // = batch wall time; created by age
 inline constexpr uint32_t kImpliedFamily = 1u << 6;    // from the address length
+inline constexpr uint32_t kImpliedTcpPacked = 1u << 7;  // flow.tcp is in tcp_packed
 
 // A decoded peer event as the owner receives it.
 struct PeerFlowUpdate {

@@ -122,7 +122,11 @@ void Replicator::FlushBuilder(BatchBuilder& b) {
   }
   b.body.clear();
   b.events = 0;
-  SendDatagram(MsgType::kData, 0, Bytes(payload));
+  // When the queue fills up (a dump, or a burst), ask for an ack at once instead of waiting
+  // for the receivers' ack timer, so flow control does not stall the sender.
+  const bool ack_now = Reliable() && (queue_.size() + 1 >= options_.dump_window / 2 ||
+                                      queue_.size() + 1 >= options_.queue_max_datagrams / 2);
+  SendDatagram(MsgType::kData, ack_now ? kFlagAckRequest : 0, Bytes(payload));
   ++stats_.data_sent;
   if (Reliable()) {
     queue_bytes_ += payload.size();
@@ -213,6 +217,7 @@ bool Replicator::OnDatagram(absl::Span<const uint8_t> datagram) {
       Peer& p = PeerFor(v, now);
       ++stats_.data_received;
       OnData(p, std::move(b), now);
+      if ((v.header.flags & kFlagAckRequest) && Reliable() && p.delivered > 0) SendAck(p, now);
       return true;
     }
     case MsgType::kAck: {
@@ -319,7 +324,7 @@ void Replicator::OnData(Peer& p, proto::Batch&& batch, Nanos now) {
   } else {
     p.pending.emplace(s, std::move(batch));
   }
-  if (p.delivered - p.acked_sent >= options_.ack_every) SendAck(p, now);
+  if (p.delivered >= p.acked_sent + options_.ack_every) SendAck(p, now);
 }
 
 void Replicator::DrainPending(Peer& p) {

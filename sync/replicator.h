@@ -171,6 +171,12 @@ class Replicator {
   size_t queue_datagrams() const { return queue_.size(); }
   size_t queue_bytes() const { return queue_bytes_; }
   bool dump_active() const { return dump_.active; }
+  // True when the retransmission queue is half full: an owner producing events faster than
+  // peers acknowledge them should pause (flow control for bulk replication).
+  bool backlogged() const {
+    return Reliable() && (queue_.size() * 2 >= options_.queue_max_datagrams ||
+                          queue_bytes_ * 2 >= options_.queue_max_bytes);
+  }
 
  private:
   struct BatchBuilder {

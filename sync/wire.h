@@ -55,7 +55,8 @@ enum class MsgType : uint8_t {
 inline constexpr uint8_t kMaxMsgType = 6;
 
 // Header flags.
-inline constexpr uint16_t kFlagRetransmit = 1u << 0;  // DATA sent again after a nack
+inline constexpr uint16_t kFlagRetransmit = 1u << 0;   // DATA sent again after a nack
+inline constexpr uint16_t kFlagAckRequest = 1u << 1;  // DATA: please ack now (flow control)
 
 struct WireHeader {
   MsgType type = MsgType::kData;

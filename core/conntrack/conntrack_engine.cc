@@ -57,6 +57,7 @@ int ConntrackEngine::UseCount(FlowIndex idx) const {
 
 void ConntrackEngine::Emit(FlowEventType type, FlowIndex idx, uint32_t changes, Nanos now) {
   if (!events_.enabled()) return;
+  if (type != FlowEventType::kDestroy) table_->flow(idx).last_event = now;
   FlowEvent e;
   e.type = type;
   e.changes = changes;
@@ -271,7 +272,13 @@ ConntrackEngine::TrackResult ConntrackEngine::Track(const ParsedPacket& pkt,
       break;
   }
 
-  if (timeout > 0 && !(f.status & kIpsFixedTimeout)) table_->SetTimeout(ct->flow, now + timeout);
+  if (timeout > 0 && !(f.status & kIpsFixedTimeout)) {
+    table_->SetTimeout(ct->flow, now + timeout);
+    // Peers hold copies with the lifetime last announced; re-announce before half of it
+    // has gone so a copy never dies while the flow lives (at most once a minute).
+    if (now - f.last_event > std::min<Nanos>(timeout / 2, 60 * kNanosPerSecond))
+      changes |= kChangeTimeout;
+  }
   if (set_assured && !(f.status & kIpsAssured)) {
     f.status |= kIpsAssured;
     changes |= kChangeStatus;

@@ -79,6 +79,9 @@ struct Flow {
 
   Nanos expires = 0;         // absolute monotonic time; change it through FlowTable::SetTimeout
   Nanos created = 0;         // monotonic time of allocation (UDP "stream" rule, listings)
+  // When the event stream last carried this flow (NEW/UPDATE): a flow whose lifetime keeps
+  // being extended by traffic alone is re-announced before peers' copies could expire.
+  Nanos last_event = 0;
   uint64_t id = 0;           // stable identifier, as ctnetlink's CTA_ID
   FlowCounters counters[2];  // indexed by Direction
 
@@ -94,7 +97,7 @@ struct Flow {
   Family family() const { return tuple[0].family; }
   bool has(uint32_t bits) const { return (status & bits) == bits; }
 };
-static_assert(sizeof(Flow) <= 232, "Flow grew: re-check the 256 bytes/flow budget");
+static_assert(sizeof(Flow) <= 240, "Flow grew: re-check the 256 bytes/flow budget");
 
 // NAT sequence adjustment for one direction (kernel: struct nf_ct_seqadj). Rare (FTP with
 // NAT), so it is kept outside Flow, in FlowTable's side table.

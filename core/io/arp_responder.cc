@@ -80,8 +80,8 @@ NeighbourFrameResult ArpResponder::HandleArp(int interface, absl::Span<const uin
   if (for_us) {
     ++counters_.arp_requests_answered;
     // A probe (sender 0.0.0.0) is answered with target IP 0, like arp_process does.
-    r.reply = BuildArp(kArpOpReply, m->sender_mac, mine, mine, m->target_ip, m->sender_mac,
-                       m->sender_ip);
+    r.reply =
+        BuildArp(kArpOpReply, m->sender_mac, mine, mine, m->target_ip, m->sender_mac, m->sender_ip);
   }
   if (!m->sender_ip.IsZero() && !Owns(interface, Family::kIpv4, m->sender_ip))
     r.learned = LearnedNeighbour{Family::kIpv4, m->sender_ip, m->sender_mac, for_us};

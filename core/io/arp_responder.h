@@ -30,15 +30,15 @@ struct ArpResponderOptions {
   bool router = true;  // the R flag in neighbour advertisements (IPv6 forwarding on)
 };
 
-#define CTSYNC_ARP_RESPONDER_COUNTERS(X)                                            \
-  X(arp_requests_answered) /* requests (and probes) for our addresses */           \
-  X(arp_requests_not_ours) /* requests for someone else */                         \
-  X(arp_replies_seen)      /* replies (and gratuitous replies) */                  \
-  X(arp_malformed)         /* ARP ethertype but a body arp_rcv would drop */        \
-  X(not_for_us)            /* ARP unicast to another MAC (veth delivers those) */   \
-  X(ns_answered)           /* NS for our addresses, DAD probes included */         \
-  X(ns_not_ours)           /* NS for someone else */                               \
-  X(na_seen)               /* advertisements */                                    \
+#define CTSYNC_ARP_RESPONDER_COUNTERS(X)                                          \
+  X(arp_requests_answered) /* requests (and probes) for our addresses */          \
+  X(arp_requests_not_ours) /* requests for someone else */                        \
+  X(arp_replies_seen)      /* replies (and gratuitous replies) */                 \
+  X(arp_malformed)         /* ARP ethertype but a body arp_rcv would drop */      \
+  X(not_for_us)            /* ARP unicast to another MAC (veth delivers those) */ \
+  X(ns_answered)           /* NS for our addresses, DAD probes included */        \
+  X(ns_not_ours)           /* NS for someone else */                              \
+  X(na_seen)               /* advertisements */                                   \
   X(nd_malformed)          /* NS/NA that fail RFC 4861 validation */
 
 struct ArpResponderCounters {

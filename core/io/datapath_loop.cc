@@ -9,12 +9,28 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "core/packet/packet_parser.h"
 
 namespace ctsync {
 namespace {
 
 constexpr uint32_t kEventFdTag = UINT32_MAX;
 constexpr int kMaxEvents = 16;
+
+// The frame's IP header is sound even if its L4 header is not (the pipeline forwards such
+// packets as INVALID): enough to route it.
+bool L3Usable(const ParseResult& r) {
+  if (r.ok()) return true;
+  switch (r.error()) {
+    case ParseError::kTruncatedL4:
+    case ParseError::kBadTcpOffset:
+    case ParseError::kBadUdpLength:
+    case ParseError::kBadUdpliteCoverage:
+      return true;
+    default:
+      return false;
+  }
+}
 
 absl::Status Errno(const char* call) {
   return absl::InternalError(absl::StrCat(call, ": ", strerror(errno)));
@@ -28,10 +44,9 @@ absl::StatusOr<std::unique_ptr<DatapathLoop>> DatapathLoop::Create(
   if (pipeline == nullptr || clock == nullptr)
     return absl::InvalidArgumentError("datapath loop needs a pipeline and a clock");
   if (static_cast<int>(ports.size()) != pipeline->topology().interface_count())
-    return absl::InvalidArgumentError(absl::StrCat("datapath loop got ", ports.size(),
-                                                   " ports for ",
-                                                   pipeline->topology().interface_count(),
-                                                   " interfaces"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("datapath loop got ", ports.size(), " ports for ",
+                     pipeline->topology().interface_count(), " interfaces"));
   if (options.rx_batch == 0 || options.tick_interval <= 0)
     return absl::InvalidArgumentError("rx_batch and tick_interval must be positive");
   const int ep = epoll_create1(EPOLL_CLOEXEC);
@@ -69,10 +84,10 @@ absl::StatusOr<std::vector<std::unique_ptr<FramePort>>> DatapathLoop::OpenPacket
     absl::StatusOr<std::unique_ptr<PacketSocket>> s = PacketSocket::Open(o);
     if (!s.ok()) return s.status();
     if ((*s)->mac() != topology.interface(i).mac)
-      return absl::FailedPreconditionError(absl::StrCat(
-          "interface ", o.interface, " has MAC ", FormatMac((*s)->mac()),
-          " but the topology says ", FormatMac(topology.interface(i).mac),
-          " (without promiscuous mode only the real MAC receives unicast)"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("interface ", o.interface, " has MAC ", FormatMac((*s)->mac()),
+                       " but the topology says ", FormatMac(topology.interface(i).mac),
+                       " (without promiscuous mode only the real MAC receives unicast)"));
     ports.push_back(*std::move(s));
   }
   return ports;
@@ -144,8 +159,37 @@ void DatapathLoop::SendVia(Family family, int interface, const IpAddress& next_h
   resolver_.Submit(family, interface, next_hop, std::move(frame), clock_->Now(), &tx_);
 }
 
+void DatapathLoop::Resolve(std::vector<uint8_t> frame, Nanos now,
+                           std::vector<struct Transmit>* out) {
+  ParsedPacket p;
+  if (!L3Usable(ParseEthernet(frame, &p)) ||
+      (p.family != Family::kIpv4 && p.family != Family::kIpv6)) {
+    ++counters_.tx_unroutable;
+    return;
+  }
+  const RouteDecision route = pipeline_->topology().Lookup(p.family, p.dst);
+  if (route.kind != RouteDecision::Kind::kForward) {
+    ++counters_.tx_unroutable;
+    return;
+  }
+  ++counters_.tx_resolve;
+  resolver_.Submit(p.family, route.out_interface, route.next_hop, std::move(frame), now, out);
+}
+
 void DatapathLoop::FlushTransmits() {
+  // Zero-MAC frames may turn into a solicitation plus held frames; handle them first so
+  // what the resolver emits is sent in this same flush.
+  std::vector<struct Transmit> resolved;
   for (auto& t : tx_) {
+    if (t.frame.size() >= 6 &&
+        std::all_of(t.frame.begin(), t.frame.begin() + 6, [](uint8_t b) { return b == 0; })) {
+      Resolve(std::move(t.frame), clock_->Now(), &resolved);
+      t.frame.clear();
+    }
+  }
+  for (auto& t : resolved) tx_.push_back(std::move(t));
+  for (auto& t : tx_) {
+    if (t.frame.empty()) continue;  // handed to the resolver above
     if (t.interface < 0 || t.interface >= static_cast<int>(ports_.size())) {
       ++counters_.tx_bad_interface;
       continue;
@@ -222,6 +266,16 @@ bool DatapathLoop::AddVirtualAddress(int interface, Family family, const IpAddre
   }
   FlushTransmits();
   return true;
+}
+
+void DatapathLoop::AnnounceVirtualAddresses() {
+  for (const VirtualAddress& v : responder_.virtual_addresses()) {
+    for (auto& f : responder_.Announce(v.interface, v.family, v.address)) {
+      ++counters_.announcements;
+      tx_.push_back({v.interface, std::move(f)});
+    }
+  }
+  FlushTransmits();
 }
 
 bool DatapathLoop::RemoveVirtualAddress(int interface, Family family, const IpAddress& address) {

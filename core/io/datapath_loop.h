@@ -5,6 +5,12 @@
 // static neighbour entry are resolved by the NeighbourResolver (SendVia). Pipeline::Tick
 // and the resolver's retries run every tick_interval.
 //
+// Unresolved next hops from the pipeline: a frame to transmit whose destination MAC is
+// 00:00:00:00:00:00 (never a valid destination) has no neighbour yet. The loop routes it
+// again (Topology::Lookup on its IP destination, the same decision the pipeline made after
+// DNAT) and hands it to the resolver, so Pipeline::Transmit only has to emit such frames
+// with a zero MAC instead of dropping them as no_neighbour.
+//
 // Threads: Run/RunOnce and every other method run on the datapath thread, except Post(),
 // which any thread may call to run work there (sync promotions, control commands, VIP
 // changes). The loop owns its ports; pipeline and clock must outlive it.
@@ -27,23 +33,25 @@
 namespace ctsync {
 
 struct DatapathLoopOptions {
-  size_t rx_batch = 64;                         // frames taken from one port per wake-up
-  Nanos tick_interval = 10 * kNanosPerMilli;    // Pipeline::Tick and resolver retries
+  size_t rx_batch = 64;                       // frames taken from one port per wake-up
+  Nanos tick_interval = 10 * kNanosPerMilli;  // Pipeline::Tick and resolver retries
   ArpResponderOptions responder;
   NeighbourResolverOptions resolver;
 };
 
-#define CTSYNC_DATAPATH_LOOP_COUNTERS(X)                                          \
-  X(wakeups)           /* epoll_wait returns */                                  \
-  X(rx_frames)         /* frames read from all ports */                          \
-  X(neighbour_frames)  /* ARP / NS / NA handled by the responder */              \
-  X(pipeline_frames)   /* frames given to Pipeline::Receive */                   \
-  X(tx_frames)         /* frames handed to a port */                             \
-  X(tx_errors)         /* a port refused a frame (see its counters) */           \
-  X(tx_bad_interface)  /* a transmit named no port: a bug, counted not fatal */  \
-  X(announcements)     /* gratuitous ARP / unsolicited NA frames sent */         \
-  X(posted_tasks)      /* Post() work run on this thread */                      \
-  X(ticks)             /* housekeeping rounds */
+#define CTSYNC_DATAPATH_LOOP_COUNTERS(X)                                        \
+  X(wakeups)          /* epoll_wait returns */                                  \
+  X(rx_frames)        /* frames read from all ports */                          \
+  X(neighbour_frames) /* ARP / NS / NA handled by the responder */              \
+  X(pipeline_frames)  /* frames given to Pipeline::Receive */                   \
+  X(tx_frames)        /* frames handed to a port */                             \
+  X(tx_errors)        /* a port refused a frame (see its counters) */           \
+  X(tx_bad_interface) /* a transmit named no port: a bug, counted not fatal */  \
+  X(tx_resolve)       /* zero-MAC frames routed to the resolver */              \
+  X(tx_unroutable)    /* zero-MAC frames with no usable IP destination/route */ \
+  X(announcements)    /* gratuitous ARP / unsolicited NA frames sent */         \
+  X(posted_tasks)     /* Post() work run on this thread */                      \
+  X(ticks)            /* housekeeping rounds */
 
 struct DatapathLoopCounters {
 #define CTSYNC_DATAPATH_LOOP_COUNTER_FIELD(name) uint64_t name = 0;
@@ -80,8 +88,7 @@ class DatapathLoop {
   // The hook for frames whose next hop has no static neighbour: fills in the MAC now, or
   // holds the frame and solicits. What Pipeline::Transmit should hand over instead of
   // counting no_neighbour (see the io report).
-  void SendVia(Family family, int interface, const IpAddress& next_hop,
-               std::vector<uint8_t> frame);
+  void SendVia(Family family, int interface, const IpAddress& next_hop, std::vector<uint8_t> frame);
   // Transmits a complete frame on `interface` (queued; flushed at the end of the batch or
   // by FlushTransmits()).
   void Transmit(int interface, std::vector<uint8_t> frame);
@@ -91,6 +98,9 @@ class DatapathLoop {
   // only after the flows it carries are promoted. False if already held or bad interface.
   bool AddVirtualAddress(int interface, Family family, const IpAddress& address);
   bool RemoveVirtualAddress(int interface, Family family, const IpAddress& address);
+  // Sends the announcements of every held VIP again (keepalived's garp_master_repeat /
+  // garp_master_refresh: one announcement can be lost).
+  void AnnounceVirtualAddresses();
 
   ArpResponder& responder() { return responder_; }
   NeighbourResolver& resolver() { return resolver_; }
@@ -104,6 +114,8 @@ class DatapathLoop {
   void HandleFrame(int interface, absl::Span<const uint8_t> frame, Nanos now);
   void RunPosted();
   void MaybeTick(Nanos now);
+  // A zero-MAC frame from the pipeline: re-route it and pass it to the resolver.
+  void Resolve(std::vector<uint8_t> frame, Nanos now, std::vector<struct Transmit>* out);
 
   DatapathLoopOptions options_;
   Pipeline* pipeline_;

@@ -22,8 +22,7 @@ class FramePort {
 
   // Hands up to `max` waiting frames to `fn`, in arrival order; returns how many. The span
   // is valid only during the call. Never blocks.
-  virtual size_t Receive(absl::FunctionRef<void(absl::Span<const uint8_t>)> fn,
-                         size_t max) = 0;
+  virtual size_t Receive(absl::FunctionRef<void(absl::Span<const uint8_t>)> fn, size_t max) = 0;
 
   // Queues (or sends) one complete Ethernet frame. A port may hold frames until Flush().
   virtual absl::Status Send(absl::Span<const uint8_t> frame) = 0;

@@ -46,8 +46,8 @@ std::vector<uint8_t> BuildIcmpv6Frame(const MacAddress& eth_dst, const MacAddres
                                       const IpAddress& src, const IpAddress& dst,
                                       std::vector<uint8_t> icmp) {
   StoreBe16(icmp.data() + 2, 0);
-  const uint32_t sum = PseudoHeaderSum(Family::kIpv6, src, dst, kProtoIcmpv6,
-                                       static_cast<uint32_t>(icmp.size()));
+  const uint32_t sum =
+      PseudoHeaderSum(Family::kIpv6, src, dst, kProtoIcmpv6, static_cast<uint32_t>(icmp.size()));
   StoreBe16(icmp.data() + 2,
             static_cast<uint16_t>(~FoldChecksum(uint64_t{sum} + OnesComplementSum(icmp))));
   std::vector<uint8_t> f(kEthHeaderLen + kIpv6HeaderLen + icmp.size());
@@ -113,8 +113,7 @@ std::optional<NdMessage> ParseNd(absl::Span<const uint8_t> frame) {
   m.dst = IpAddress::FromV6Bytes(ip + 24);
   const uint32_t pseudo =
       PseudoHeaderSum(Family::kIpv6, m.src, m.dst, kProtoIcmpv6, static_cast<uint32_t>(len));
-  if (FoldChecksum(uint64_t{pseudo} + OnesComplementSum(absl::MakeConstSpan(icmp, len))) !=
-      0xffff)
+  if (FoldChecksum(uint64_t{pseudo} + OnesComplementSum(absl::MakeConstSpan(icmp, len))) != 0xffff)
     return std::nullopt;
   m.target = IpAddress::FromV6Bytes(icmp + 8);
   if (IsV6Multicast(m.target)) return std::nullopt;

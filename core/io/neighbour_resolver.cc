@@ -10,12 +10,12 @@ bool IsLinkLocalV6(const IpAddress& a) { return a.bytes[0] == 0xfe && (a.bytes[1
 // The source address to ask from: for IPv4 the interface address on the target's subnet,
 // else the primary one (inet_select_addr with scope link); for IPv6 a link-local address
 // if configured, else the primary one (what ipv6_dev_get_saddr prefers for ff02::/16).
-std::optional<IpAddress> SourceFor(const Interface& iface, Family family,
-                                   const IpAddress& target) {
+std::optional<IpAddress> SourceFor(const Interface& iface, Family family, const IpAddress& target) {
   std::optional<IpAddress> primary = iface.PrimaryAddress(family);
   for (const auto& a : iface.addresses) {
     if (a.family != family) continue;
-    if (family == Family::kIpv4 && IpPrefix::Of(family, a.address, a.prefix_len).Contains(family, target))
+    if (family == Family::kIpv4 &&
+        IpPrefix::Of(family, a.address, a.prefix_len).Contains(family, target))
       return a.address;
     if (family == Family::kIpv6 && IsLinkLocalV6(a.address)) return a.address;
   }
@@ -61,8 +61,7 @@ bool NeighbourResolver::Solicit(const Key& key, const std::optional<MacAddress>&
 }
 
 void NeighbourResolver::Submit(Family family, int interface, const IpAddress& next_hop,
-                               std::vector<uint8_t> frame, Nanos now,
-                               std::vector<Transmit>* out) {
+                               std::vector<uint8_t> frame, Nanos now, std::vector<Transmit>* out) {
   if (interface < 0 || interface >= topology_.interface_count()) return;
   if (auto mac = topology_.ResolveNeighbour(family, next_hop, interface)) {
     WriteDestinationMac(frame, *mac);

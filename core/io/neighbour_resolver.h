@@ -37,18 +37,18 @@ struct NeighbourResolverOptions {
   Nanos stale_time = 60 * kNanosPerSecond;          // gc_stale_time
 };
 
-#define CTSYNC_NEIGHBOUR_RESOLVER_COUNTERS(X)                                         \
-  X(solicitations_sent) /* ARP requests / NS sent (first tries, retries, refreshes) */ \
-  X(resolved)           /* pending entries that got an answer */                      \
-  X(learned)            /* entries created from requests addressed to us */           \
-  X(frames_held)        /* frames queued waiting for an answer */                     \
-  X(frames_released)    /* held frames sent after the answer */                       \
-  X(drops_queue_full)   /* oldest held frame pushed out by a newer one */             \
-  X(drops_unresolved)   /* held frames dropped when resolution failed */              \
-  X(drops_table_full)   /* no room for a new pending entry */                         \
-  X(drops_no_source)    /* interface has no address of the family to ask from */     \
-  X(resolution_failures)/* entries that ran out of probes */                          \
-  X(expired)            /* entries forgotten after stale_time */
+#define CTSYNC_NEIGHBOUR_RESOLVER_COUNTERS(X)                                           \
+  X(solicitations_sent)  /* ARP requests / NS sent (first tries, retries, refreshes) */ \
+  X(resolved)            /* pending entries that got an answer */                       \
+  X(learned)             /* entries created from requests addressed to us */            \
+  X(frames_held)         /* frames queued waiting for an answer */                      \
+  X(frames_released)     /* held frames sent after the answer */                        \
+  X(drops_queue_full)    /* oldest held frame pushed out by a newer one */              \
+  X(drops_unresolved)    /* held frames dropped when resolution failed */               \
+  X(drops_table_full)    /* no room for a new pending entry */                          \
+  X(drops_no_source)     /* interface has no address of the family to ask from */       \
+  X(resolution_failures) /* entries that ran out of probes */                           \
+  X(expired)             /* entries forgotten after stale_time */
 
 struct NeighbourResolverCounters {
 #define CTSYNC_NEIGHBOUR_RESOLVER_COUNTER_FIELD(name) uint64_t name = 0;
@@ -86,8 +86,8 @@ class NeighbourResolver {
   struct Entry {
     bool resolved = false;
     MacAddress mac{};
-    Nanos confirmed_at = 0;        // resolved: last answer
-    Nanos next_solicit_at = 0;     // pending: next retry; resolved: earliest refresh
+    Nanos confirmed_at = 0;     // resolved: last answer
+    Nanos next_solicit_at = 0;  // pending: next retry; resolved: earliest refresh
     int probes_sent = 0;
     std::deque<std::vector<uint8_t>> held;
   };

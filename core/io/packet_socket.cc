@@ -9,12 +9,14 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "core/io/gso_segmenter.h"
 #include "core/packet/checksum.h"
 #include "core/packet/packet_parser.h"
 #include "core/util/status_macros.h"
@@ -25,6 +27,25 @@ namespace {
 // Where frame data starts in a TX slot when PACKET_TX_HAS_OFF is not used.
 constexpr uint32_t kTxDataOffset = TPACKET_ALIGN(sizeof(tpacket3_hdr));
 constexpr uint32_t kRxNominalFrameSize = 2048;  // V3 ignores it beyond the geometry check
+// struct virtio_net_hdr from <linux/virtio_net.h>, which C++ cannot include (a field is
+// named `class`). Little-endian fields, as the kernel writes them for packet sockets on
+// little-endian hosts.
+struct VnetHeader {
+  uint8_t flags;
+  uint8_t gso_type;
+  uint16_t hdr_len;
+  uint16_t gso_size;
+  uint16_t csum_start;
+  uint16_t csum_offset;
+};
+static_assert(sizeof(VnetHeader) == 10);
+constexpr uint32_t kVnetHeaderLen = sizeof(VnetHeader);
+constexpr uint8_t kVnetNeedsCsum = 1;  // VIRTIO_NET_HDR_F_NEEDS_CSUM
+constexpr uint8_t kGsoNone = 0;        // VIRTIO_NET_HDR_GSO_*
+constexpr uint8_t kGsoTcpV4 = 1;
+constexpr uint8_t kGsoUdp = 3;  // UFO: IP fragmentation, not handled
+constexpr uint8_t kGsoTcpV6 = 4;
+constexpr uint8_t kGsoEcn = 0x80;
 
 absl::Status ErrnoStatus(const char* call, const std::string& iface, int err) {
   const std::string msg = absl::StrCat(call, " on ", iface, ": ", strerror(err));
@@ -59,9 +80,9 @@ absl::StatusOr<std::unique_ptr<PacketSocket>> PacketSocket::Open(
   const uint32_t page = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
   if (options.rx_block_size < page || options.rx_block_size % page != 0 ||
       options.rx_block_count == 0)
-    return absl::InvalidArgumentError(
-        absl::StrCat("rx ring for ", name, ": block size must be a multiple of ", page,
-                     " and the block count positive"));
+    return absl::InvalidArgumentError(absl::StrCat("rx ring for ", name,
+                                                   ": block size must be a multiple of ", page,
+                                                   " and the block count positive"));
   if (options.tx_mode == TxMode::kRing &&
       (!IsPowerOfTwo(options.tx_frame_size) || options.tx_frame_size < 256 ||
        options.tx_frame_count == 0))
@@ -83,10 +104,14 @@ absl::StatusOr<std::unique_ptr<PacketSocket>> PacketSocket::Open(
 absl::Status PacketSocket::SetUp() {
   const std::string& name = options_.interface;
   auto set_int = [&](int level, int opt, int value, const char* what) -> absl::Status {
-    if (setsockopt(fd_, level, opt, &value, sizeof(value)) != 0) return ErrnoStatus(what, name, errno);
+    if (setsockopt(fd_, level, opt, &value, sizeof(value)) != 0)
+      return ErrnoStatus(what, name, errno);
     return absl::OkStatus();
   };
   RETURN_IF_ERROR(set_int(SOL_PACKET, PACKET_VERSION, TPACKET_V3, "PACKET_VERSION"));
+  // Must precede the rings: the kernel sizes ring slots with the header in them.
+  if (options_.vnet_header)
+    RETURN_IF_ERROR(set_int(SOL_PACKET, PACKET_VNET_HDR, 1, "PACKET_VNET_HDR"));
 
   tpacket_req3 rx{};
   rx.tp_block_size = options_.rx_block_size;
@@ -143,8 +168,9 @@ absl::Status PacketSocket::SetUp() {
   return absl::OkStatus();
 }
 
-absl::Span<const uint8_t> PacketSocket::Prepare(uint8_t* data, uint32_t len, uint32_t status,
-                                                uint16_t vlan_tci, uint16_t vlan_tpid) {
+void PacketSocket::Deliver(const uint8_t* vnet, uint8_t* data, uint32_t len, uint32_t status,
+                           uint16_t vlan_tci, uint16_t vlan_tpid,
+                           absl::FunctionRef<void(absl::Span<const uint8_t>)> fn) {
   uint8_t* frame = data;
   if ((status & TP_STATUS_VLAN_VALID) && len >= 12) {
     // The driver moved the outer tag into metadata; put it back where it was on the wire.
@@ -158,33 +184,68 @@ absl::Span<const uint8_t> PacketSocket::Prepare(uint8_t* data, uint32_t len, uin
     len += 4;
     ++counters_.rx_vlan_restored;
   }
-  if ((status & TP_STATUS_CSUMNOTREADY) && options_.complete_partial_checksums) {
-    ParsedPacket p;
-    if (ParseEthernet(absl::MakeConstSpan(frame, len), &p).ok() && !p.is_fragment &&
-        RecomputeL4Checksum(p, absl::MakeSpan(frame, len)))
-      ++counters_.rx_csum_completed;
+  VnetHeader vh{};
+  if (vnet != nullptr) std::memcpy(&vh, vnet, sizeof(vh));  // host order on x86/arm64 (LE)
+  const uint8_t gso_type = vh.gso_type & ~kGsoEcn;
+  if (gso_type != kGsoNone) {
+    const GsoKind kind =
+        (gso_type == kGsoTcpV4 || gso_type == kGsoTcpV6) ? GsoKind::kTcp : GsoKind::kUdp;
+    size_t n = 0;
+    if (gso_type != kGsoUdp) {  // UFO means IP fragments: not handled
+      n = SegmentGsoFrame(absl::MakeConstSpan(frame, len), kind, vh.gso_size, &segment_,
+                          [&](absl::Span<const uint8_t> seg) {
+                            ++counters_.rx_frames;
+                            counters_.rx_bytes += seg.size();
+                            fn(seg);
+                          });
+    }
+    if (n == 0) {
+      ++counters_.rx_gso_unsupported;
+    } else {
+      ++counters_.rx_gso_frames;
+      counters_.rx_gso_segments += n;
+    }
+    return;
   }
-  return absl::MakeConstSpan(frame, len);
+  if (options_.complete_partial_checksums) {
+    if (vh.flags & kVnetNeedsCsum) {
+      // The field holds the pseudo-header sum; the rest is summed from csum_start on.
+      const uint32_t start = vh.csum_start, field = start + vh.csum_offset;
+      if (start < len && field + 2 <= len) {
+        uint16_t sum = static_cast<uint16_t>(
+            ~FoldChecksum(OnesComplementSum(absl::MakeConstSpan(frame + start, len - start))));
+        if (sum == 0 && vh.csum_offset == 6) sum = 0xffff;  // UDP: 0 means "no checksum"
+        StoreBe16(frame + field, sum);
+        ++counters_.rx_csum_completed;
+      }
+    } else if (vnet == nullptr && (status & TP_STATUS_CSUMNOTREADY)) {
+      ParsedPacket p;
+      if (ParseEthernet(absl::MakeConstSpan(frame, len), &p).ok() && !p.is_fragment &&
+          RecomputeL4Checksum(p, absl::MakeSpan(frame, len)))
+        ++counters_.rx_csum_completed;
+    }
+  }
+  ++counters_.rx_frames;
+  counters_.rx_bytes += len;
+  fn(absl::MakeConstSpan(frame, len));
 }
 
 void PacketSocket::ReleaseBlock() {
-  auto* bd = reinterpret_cast<tpacket_block_desc*>(rx_ring_ +
-                                                   size_t{rx_block_} * options_.rx_block_size);
+  auto* bd =
+      reinterpret_cast<tpacket_block_desc*>(rx_ring_ + size_t{rx_block_} * options_.rx_block_size);
   __atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
   rx_block_ = (rx_block_ + 1) % options_.rx_block_count;
   rx_packet_ = nullptr;
   rx_left_ = 0;
 }
 
-size_t PacketSocket::Receive(absl::FunctionRef<void(absl::Span<const uint8_t>)> fn,
-                             size_t max) {
+size_t PacketSocket::Receive(absl::FunctionRef<void(absl::Span<const uint8_t>)> fn, size_t max) {
   size_t n = 0;
   while (n < max) {
     if (rx_packet_ == nullptr) {
-      auto* bd = reinterpret_cast<tpacket_block_desc*>(
-          rx_ring_ + size_t{rx_block_} * options_.rx_block_size);
-      if (!(__atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER))
-        break;
+      auto* bd = reinterpret_cast<tpacket_block_desc*>(rx_ring_ +
+                                                       size_t{rx_block_} * options_.rx_block_size);
+      if (!(__atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)) break;
       rx_left_ = bd->hdr.bh1.num_pkts;
       if (rx_left_ == 0) {
         ReleaseBlock();
@@ -196,12 +257,11 @@ size_t PacketSocket::Receive(absl::FunctionRef<void(absl::Span<const uint8_t>)> 
     if (h->tp_snaplen < h->tp_len) {
       ++counters_.rx_truncated;
     } else {
-      absl::Span<const uint8_t> frame = Prepare(rx_packet_ + h->tp_mac, h->tp_snaplen,
-                                                h->tp_status, h->hv1.tp_vlan_tci,
-                                                h->hv1.tp_vlan_tpid);
-      ++counters_.rx_frames;
-      counters_.rx_bytes += frame.size();
-      fn(frame);
+      // With PACKET_VNET_HDR the kernel writes the header right before the MAC header.
+      const uint8_t* vnet =
+          options_.vnet_header ? rx_packet_ + h->tp_mac - kVnetHeaderLen : nullptr;
+      Deliver(vnet, rx_packet_ + h->tp_mac, h->tp_snaplen, h->tp_status, h->hv1.tp_vlan_tci,
+              h->hv1.tp_vlan_tpid, fn);
       ++n;
     }
     if (--rx_left_ == 0) {
@@ -214,8 +274,15 @@ size_t PacketSocket::Receive(absl::FunctionRef<void(absl::Span<const uint8_t>)> 
 }
 
 absl::Status PacketSocket::Send(absl::Span<const uint8_t> frame) {
+  const uint32_t vnet_len = options_.vnet_header ? kVnetHeaderLen : 0;
   if (options_.tx_mode == TxMode::kSendto) {
-    if (send(fd_, frame.data(), frame.size(), MSG_DONTWAIT) < 0) {
+    // A zero virtio_net_hdr in front: no checksum or segmentation offload requested.
+    VnetHeader none{};
+    iovec iov[2] = {{&none, vnet_len}, {const_cast<uint8_t*>(frame.data()), frame.size()}};
+    msghdr msg{};
+    msg.msg_iov = vnet_len > 0 ? iov : iov + 1;
+    msg.msg_iovlen = vnet_len > 0 ? 2 : 1;
+    if (sendmsg(fd_, &msg, MSG_DONTWAIT) < 0) {
       ++counters_.tx_errors;
       return ErrnoStatus("send", options_.interface, errno);
     }
@@ -223,7 +290,7 @@ absl::Status PacketSocket::Send(absl::Span<const uint8_t> frame) {
     counters_.tx_bytes += frame.size();
     return absl::OkStatus();
   }
-  if (frame.size() + kTxDataOffset > options_.tx_frame_size) {
+  if (frame.size() + vnet_len + kTxDataOffset > options_.tx_frame_size) {
     ++counters_.tx_too_big;
     return absl::InvalidArgumentError(
         absl::StrCat("frame of ", frame.size(), " bytes exceeds the tx slot"));
@@ -240,9 +307,11 @@ absl::Status PacketSocket::Send(absl::Span<const uint8_t> frame) {
     }
   }
   if (status & TP_STATUS_WRONG_FORMAT) ++counters_.tx_errors;  // the previous user of the slot
-  std::memcpy(reinterpret_cast<uint8_t*>(h) + kTxDataOffset, frame.data(), frame.size());
-  h->tp_len = static_cast<uint32_t>(frame.size());
-  h->tp_snaplen = static_cast<uint32_t>(frame.size());
+  uint8_t* slot_data = reinterpret_cast<uint8_t*>(h) + kTxDataOffset;
+  std::memset(slot_data, 0, vnet_len);
+  std::memcpy(slot_data + vnet_len, frame.data(), frame.size());
+  h->tp_len = static_cast<uint32_t>(frame.size() + vnet_len);
+  h->tp_snaplen = h->tp_len;
   h->tp_next_offset = 0;
   __atomic_store_n(&h->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
   tx_slot_ = (tx_slot_ + 1) % options_.tx_frame_count;

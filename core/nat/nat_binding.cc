@@ -82,12 +82,24 @@ uint32_t Jhash2(const uint32_t* k, uint32_t length, uint32_t initval) {
     a += k[0];
     b += k[1];
     c += k[2];
-    a -= c; a ^= Rol32(c, 4);  c += b;
-    b -= a; b ^= Rol32(a, 6);  a += c;
-    c -= b; c ^= Rol32(b, 8);  b += a;
-    a -= c; a ^= Rol32(c, 16); c += b;
-    b -= a; b ^= Rol32(a, 19); a += c;
-    c -= b; c ^= Rol32(b, 4);  b += a;
+    a -= c;
+    a ^= Rol32(c, 4);
+    c += b;
+    b -= a;
+    b ^= Rol32(a, 6);
+    a += c;
+    c -= b;
+    c ^= Rol32(b, 8);
+    b += a;
+    a -= c;
+    a ^= Rol32(c, 16);
+    c += b;
+    b -= a;
+    b ^= Rol32(a, 19);
+    a += c;
+    c -= b;
+    c ^= Rol32(b, 4);
+    b += a;
     length -= 3;
     k += 3;
   }
@@ -95,13 +107,20 @@ uint32_t Jhash2(const uint32_t* k, uint32_t length, uint32_t initval) {
   if (length >= 3) c += k[2];
   if (length >= 2) b += k[1];
   a += k[0];
-  c ^= b; c -= Rol32(b, 14);
-  a ^= c; a -= Rol32(c, 11);
-  b ^= a; b -= Rol32(a, 25);
-  c ^= b; c -= Rol32(b, 16);
-  a ^= c; a -= Rol32(c, 4);
-  b ^= a; b -= Rol32(a, 14);
-  c ^= b; c -= Rol32(b, 24);
+  c ^= b;
+  c -= Rol32(b, 14);
+  a ^= c;
+  a -= Rol32(c, 11);
+  b ^= a;
+  b -= Rol32(a, 25);
+  c ^= b;
+  c -= Rol32(b, 16);
+  a ^= c;
+  a -= Rol32(c, 4);
+  b ^= a;
+  b -= Rol32(a, 14);
+  c ^= b;
+  c -= Rol32(b, 24);
   return c;
 }
 
@@ -158,8 +177,7 @@ bool NatBinder::UsedTupleNew(const Tuple& t, const Flow& ct, Nanos now) {
   return !(other.tuple[0] == ct.tuple[1]);
 }
 
-bool NatBinder::UsedTupleHarder(const Tuple& t, const Flow& ct, unsigned attempts_left,
-                                Nanos now) {
+bool NatBinder::UsedTupleHarder(const Tuple& t, const Flow& ct, unsigned attempts_left, Nanos now) {
   if (attempts_left > kHarderThreshold || t.proto != kProtoTcp ||
       ct.tcp.state != TcpState::kSynSent)
     return UsedTuple(t, ct, now);
@@ -192,16 +210,16 @@ void NatBinder::AddBySource(FlowIndex idx, const Flow& f) {
   by_source_[SrcKey{o.src, o.sport, f.zone, o.family, o.proto}].push_back({idx, f.id});
   // Entries of freed flows are dropped lazily; a full sweep every `capacity` additions
   // keeps the index bounded by the live flows.
-  if (++by_source_adds_ >= std::max<size_t>(conntrack_->table().capacity(), 1024))
-    SweepBySource();
+  if (++by_source_adds_ >= std::max<size_t>(conntrack_->table().capacity(), 1024)) SweepBySource();
 }
 
 void NatBinder::SweepBySource() {
   by_source_adds_ = 0;
   for (auto it = by_source_.begin(); it != by_source_.end();) {
     auto& v = it->second;
-    v.erase(std::remove_if(v.begin(), v.end(), [&](const SrcEntry& e) { return !BySourceValid(e); }),
-            v.end());
+    v.erase(
+        std::remove_if(v.begin(), v.end(), [&](const SrcEntry& e) { return !BySourceValid(e); }),
+        v.end());
     if (v.empty()) {
       by_source_.erase(it++);
     } else {
@@ -325,8 +343,8 @@ void NatBinder::UniqueL4(Tuple* t, const NatRange& range, ManipType manip, const
   }
 }
 
-void NatBinder::GetUniqueTuple(Tuple* out, const Tuple& orig, const NatRange& range,
-                               const Flow& ct, ManipType manip, Nanos now) {
+void NatBinder::GetUniqueTuple(Tuple* out, const Tuple& orig, const NatRange& range, const Flow& ct,
+                               ManipType manip, Nanos now) {
   const bool random_all = range.flags & kRangeProtoRandomAll;
   // 1) A source mapping keeps the original tuple when it fits and is free, else reuses the
   //    mapping another connection from the same source already has.

@@ -13,9 +13,9 @@
 #pragma once
 
 #include <cstdint>
-#include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "core/conntrack/conntrack_engine.h"
 #include "core/nat/nat_range.h"
 
@@ -64,8 +64,7 @@ class NatBinder {
 
   void GetUniqueTuple(Tuple* out, const Tuple& orig, const NatRange& range, const Flow& ct,
                       ManipType manip, Nanos now);
-  bool FindAppropriateSrc(const Tuple& orig, uint16_t zone, const NatRange& range,
-                          Tuple* result);
+  bool FindAppropriateSrc(const Tuple& orig, uint16_t zone, const NatRange& range, Tuple* result);
   void FindBestIpsProto(uint16_t zone, Tuple* t, const NatRange& range, ManipType manip) const;
   void UniqueL4(Tuple* t, const NatRange& range, ManipType manip, const Flow& ct, Nanos now);
 
@@ -83,7 +82,8 @@ class NatBinder {
   ConntrackEngine* conntrack_;
   uint64_t rng_;
   // nf_nat_bysource: SRC-bound flows by their original source, newest last.
-  absl::flat_hash_map<SrcKey, std::vector<SrcEntry>> by_source_;
+  // Nearly every source has one flow: one entry inline, no allocation per flow.
+  absl::flat_hash_map<SrcKey, absl::InlinedVector<SrcEntry, 1>> by_source_;
   size_t by_source_adds_ = 0;
 };
 

@@ -25,7 +25,8 @@ std::optional<IpAddress> MasqueradeAddress(const Interface& out, Family family,
     if (a.family != family) continue;
     if (family == Family::kIpv6 && IsLinkLocalV6(a.address)) continue;
     if (!first) first = a.address;
-    if (!next_hop.IsZero() && IpPrefix::Of(family, a.address, a.prefix_len).Contains(family, next_hop))
+    if (!next_hop.IsZero() &&
+        IpPrefix::Of(family, a.address, a.prefix_len).Contains(family, next_hop))
       return a.address;
   }
   return first;
@@ -62,6 +63,8 @@ NatEngine::NatEngine(const NatOptions& options, ConntrackEngine* conntrack)
 bool NatEngine::SetupFromSpec(const rules::NatSpec& spec, Hook hook, const PacketBuffer& b,
                               const Topology& topology, Nanos now) {
   const FlowIndex idx = b.ct.flow;
+  // nf_nat_setup_info cannot re-bind a confirmed flow: the target is a no-op.
+  if (conntrack_->table().IsConfirmed(idx)) return true;
   const Flow& f = conntrack_->table().flow(idx);
   const Family family = f.family();
   nat::NatRange range = nat::RangeOfSpec(spec);
@@ -172,6 +175,10 @@ bool NatEngine::Apply(Hook hook, PacketBuffer& b, absl::FunctionRef<Verdict()> n
   if (related && b.pkt.proto == icmp_proto) {
     const Flow& f = conntrack_->table().flow(b.ct.flow);
     const absl::Span<uint8_t> d = Datagram(b);
+    if (b.pkt.l4_offset <= b.pkt.l3_offset) {
+      ++counters_.truncated;
+      return false;
+    }
     const size_t l4 = b.pkt.l4_offset - b.pkt.l3_offset;
     using R = nat::IcmpTranslateResult;
     switch (nat::IcmpReplyTranslation(d, l4, f, b.ct.dir(), manip)) {

@@ -24,16 +24,16 @@ struct NatOptions {
 };
 
 // Every packet NAT drops is counted under one reason; bindings are counted too.
-#define CTSYNC_NAT_COUNTERS(X)                                                         \
-  X(bindings)          /* bindings set up by a nat-table target */                     \
-  X(null_bindings)     /* bindings set up without a rule (nf_nat_alloc_null_binding) */ \
-  X(translated)        /* packets whose headers were rewritten */                      \
-  X(icmp_translated)   /* ICMP errors rewritten inside and out */                      \
-  X(rule_drops)        /* the nat table's verdict was DROP */                          \
-  X(no_address)        /* MASQUERADE/REDIRECT: the interface has no usable address */  \
+#define CTSYNC_NAT_COUNTERS(X)                                                           \
+  X(bindings)          /* bindings set up by a nat-table target */                       \
+  X(null_bindings)     /* bindings set up without a rule (nf_nat_alloc_null_binding) */  \
+  X(translated)        /* packets whose headers were rewritten */                        \
+  X(icmp_translated)   /* ICMP errors rewritten inside and out */                        \
+  X(rule_drops)        /* the nat table's verdict was DROP */                            \
+  X(no_address)        /* MASQUERADE/REDIRECT: the interface has no usable address */    \
   X(already_bound)     /* a target for a manip type already bound (kernel WARN): drop */ \
-  X(truncated)         /* too short to rewrite (skb_ensure_writable failed): drop */   \
-  X(icmp_bad_checksum) /* ICMP error with a bad checksum: drop */                      \
+  X(truncated)         /* too short to rewrite (skb_ensure_writable failed): drop */     \
+  X(icmp_bad_checksum) /* ICMP error with a bad checksum: drop */                        \
   X(icmp_redirect)     /* ICMP redirect for a NATed flow: drop */
 
 struct NatCounters {

@@ -24,8 +24,8 @@ const IpAddress& NewAddr(const Tuple& t, ManipType manip) {
 }
 
 // nf_csum_update: the pseudo-header part of an L4 checksum follows the address change.
-uint16_t PseudoAdjust(uint16_t csum, absl::Span<const uint8_t> d, size_t ip_offset,
-                      const Tuple& t, ManipType manip) {
+uint16_t PseudoAdjust(uint16_t csum, absl::Span<const uint8_t> d, size_t ip_offset, const Tuple& t,
+                      ManipType manip) {
   const IpAddress old = ReadAddr(d.data() + ip_offset + AddrOffset(t.family, manip), t.family);
   return ChecksumAdjustAddress(csum, t.family, old, NewAddr(t, manip));
 }
@@ -48,8 +48,7 @@ void UdpManip(absl::Span<uint8_t> d, size_t ip_offset, size_t l4, const Tuple& t
   StoreBe16(port, new_port);
 }
 
-bool L4Manip(absl::Span<uint8_t> d, size_t ip_offset, size_t l4, const Tuple& t,
-             ManipType manip) {
+bool L4Manip(absl::Span<uint8_t> d, size_t ip_offset, size_t l4, const Tuple& t, ManipType manip) {
   uint8_t* h = d.data() + l4;
   switch (t.proto) {
     case kProtoTcp: {
@@ -92,7 +91,14 @@ bool L4Manip(absl::Span<uint8_t> d, size_t ip_offset, size_t l4, const Tuple& t,
     case kProtoIcmp: {
       if (!Fits(d, l4 + 8)) return false;
       switch (h[0]) {
-        case 0: case 8: case 13: case 14: case 15: case 16: case 17: case 18:
+        case 0:
+        case 8:
+        case 13:
+        case 14:
+        case 15:
+        case 16:
+        case 17:
+        case 18:
           break;
         default:
           return true;  // errors and other types carry no id

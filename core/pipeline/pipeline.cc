@@ -412,7 +412,8 @@ void Pipeline::Transmit(PacketBuffer& b, std::vector<struct Transmit>* tx) {
   auto mac = topology_.ResolveNeighbour(b.pkt.family, b.next_hop, b.out_iface);
   if (!mac) {
     ++counters_.no_neighbour;
-    return;
+    if (!options_.emit_unresolved) return;
+    mac = MacAddress{};
   }
   std::copy(mac->begin(), mac->end(), b.frame.begin());
   std::copy(out.mac.begin(), out.mac.end(), b.frame.begin() + 6);

@@ -27,6 +27,9 @@ struct PipelineOptions {
   bool ipv4_forwarding = true;  // net.ipv4.ip_forward
   bool ipv6_forwarding = true;  // net.ipv6.conf.all.forwarding
   uint64_t seed = 0;            // IP ids of generated ICMP errors
+  // A next hop with no neighbour entry: hand the frame out with an all-zero destination
+  // MAC for the I/O layer to resolve (ARP / ND), instead of dropping it (no_neighbour).
+  bool emit_unresolved = false;
 };
 
 // Sees every packet just before a table runs at a hook (ctreplay's probes sit there, at

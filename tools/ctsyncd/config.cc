@@ -262,3 +262,40 @@ absl::StatusOr<DaemonConfig> LoadConfig(const std::string& path) {
 }
 
 }  // namespace ctsync::daemon
+
+namespace ctsync::daemon {
+
+absl::StatusOr<Topology> BuildTopology(const DaemonConfig& c) {
+  Topology t;
+  for (const InterfaceConfig& ic : c.interfaces) {
+    Interface i;
+    i.name = ic.name;
+    i.mtu = ic.mtu;
+    i.addresses = ic.addresses;
+    if (ic.mac) {
+      i.mac = *ic.mac;
+    } else {
+      // "mac auto": the interface's own address, as the kernel reports it.
+      std::ifstream in("/sys/class/net/" + ic.name + "/address");
+      std::string text;
+      if (!(in >> text))
+        return absl::NotFoundError(absl::StrCat(c.path, ": interface ", ic.name,
+                                                " does not exist (mac auto)"));
+      auto mac = ParseMac(text);
+      if (!mac) return absl::InternalError(absl::StrCat("unreadable MAC of ", ic.name, ": ", text));
+      i.mac = *mac;
+    }
+    RETURN_IF_ERROR(t.AddInterface(std::move(i)));
+  }
+  for (const RouteConfig& r : c.routes) {
+    if (absl::Status s = t.AddRoute(r.destination, r.via, r.dev); !s.ok())
+      return absl::InvalidArgumentError(absl::StrCat(c.path, ": route ", r.destination, ": ", s.message()));
+  }
+  for (const NeighbourConfig& n : c.neighbours) {
+    if (absl::Status s = t.AddNeighbour(n.address, n.lladdr, n.dev); !s.ok())
+      return absl::InvalidArgumentError(absl::StrCat(c.path, ": neighbour ", n.address, ": ", s.message()));
+  }
+  return t;
+}
+
+}  // namespace ctsync::daemon

@@ -96,8 +96,8 @@ class NatHarness {
 
   // Runs `b` through the forward path. Returns false when NAT or confirmation dropped it.
   // pre_calls/post_calls count how often each hook's nat table was consulted.
-  bool Forward(PacketBuffer& b, int out_iface, const TableFn& pre, const TableFn& post,
-               Nanos now, uint16_t zone = 0) {
+  bool Forward(PacketBuffer& b, int out_iface, const TableFn& pre, const TableFn& post, Nanos now,
+               uint16_t zone = 0) {
     b.tmpl.zone = zone;
     if (conntrack_->In(b.pkt, b.frame, false, CtHookPoint::kPrerouting, b.tmpl, now, &b.ct) ==
         CtVerdict::kDrop)

@@ -1,0 +1,30 @@
+#!/bin/bash
+# Side-by-side replication benchmark: conntrackd FT-FW (kernel tables in network namespaces,
+# measured by the reference harness /work/shared/anchors/conntrackd/bench_repl.sh, which
+# creates and deletes its own namespaces ctb-*) and ctsync (tests/bench/sync_bench: two
+# in-process nodes over loopback UDP), for the same N, in the same run.
+#
+# usage: [BUILD=build-dir] [ANCHORS=dir] tests/bench/repl_vs_conntrackd.sh N [N ...]
+# Needs root for the conntrackd half (skipped with a note otherwise). Prints RESULT lines.
+set -u
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+BUILD=${BUILD:-$root/build}
+ANCHORS=${ANCHORS:-/work/shared/anchors/conntrackd}
+bench="$BUILD/bin/sync_bench"
+[ $# -ge 1 ] || set -- 100000
+[ -x "$bench" ] || { echo "missing $bench: build the sync_bench target (Release)" >&2; exit 1; }
+
+for N in "$@"; do
+  echo "=== N=$N"
+  if [ "$(id -u)" = 0 ] && command -v conntrackd >/dev/null && [ -x "$ANCHORS/bench_repl.sh" ]; then
+    # FT-FW over multicast: event path (injector-bound) and the bulk path (-B), which is
+    # the figure comparable to ctsync's bulk replication.
+    MODE=FTFW TRANSPORT=Multicast "$ANCHORS/bench_repl.sh" "$N" 2>&1 |
+      sed -n 's/^/conntrackd: /; /RESULT\|time_to_backup\|sync_link\|rss_kb\|bulk(-B)/p'
+  else
+    echo "conntrackd: skipped (needs root, conntrackd and $ANCHORS/bench_repl.sh)"
+  fi
+  "$bench" --benchmark_filter="BM_BulkReplication/$N\$" --benchmark_counters_tabular=true 2>&1 |
+    sed 's/^/ctsync: /'
+done

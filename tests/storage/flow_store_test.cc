@@ -1,0 +1,359 @@
+#include "storage/flow_store.h"
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "proto/flow_codec.h"
+#include "storage/flow_source.h"
+#include "tests/storage/test_flows.h"
+
+namespace ctsync::storage {
+namespace {
+
+using testing::Event;
+using testing::MakeFlow;
+using testing::TempDir;
+constexpr Nanos kSec = kNanosPerSecond;
+
+class FlowStoreTest : public ::testing::Test {
+ protected:
+  FlowStoreOptions Options() {
+    FlowStoreOptions o;
+    o.path = dir_.Sub("store");
+    o.node_id = "fw-a";
+    o.clock = &clock_;
+    o.sync = SyncPolicy::kNone;
+    o.snapshot_on_close = false;
+    return o;
+  }
+  std::unique_ptr<FlowStore> Open(const FlowStoreOptions& o) {
+    absl::StatusOr<std::unique_ptr<FlowStore>> s = FlowStore::Create(o);
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? *std::move(s) : nullptr;
+  }
+  std::map<uint16_t, codec::DecodedFlow> ByPort(const std::vector<codec::DecodedFlow>& v) {
+    std::map<uint16_t, codec::DecodedFlow> m;
+    for (const auto& d : v) m[d.flow.tuple[0].sport] = d;
+    return m;
+  }
+
+  TempDir dir_{"flowstore"};
+  ManualClock clock_{100 * kSec};
+};
+
+TEST_F(FlowStoreTest, EventsArePutUpdatedAndDeleted) {
+  auto store = Open(Options());
+  const Nanos now = clock_.Now();
+  Flow a = MakeFlow(1, now, 300 * kSec);
+  Flow b = MakeFlow(2, now, 300 * kSec, /*udp=*/true);
+  Flow c = MakeFlow(3, now, 300 * kSec);
+  ASSERT_TRUE(store->Enqueue(Stream::kLive, Event(FlowEventType::kNew, a, now)));
+  ASSERT_TRUE(store->Enqueue(Stream::kLive, Event(FlowEventType::kNew, b, now)));
+  ASSERT_TRUE(store->Enqueue(Stream::kLive, Event(FlowEventType::kNew, c, now)));
+  a.tcp.state = TcpState::kFinWait;
+  a.mark = 77;
+  ASSERT_TRUE(store->Enqueue(Stream::kLive, Event(FlowEventType::kUpdate, a, now)));
+  ASSERT_TRUE(store->Enqueue(Stream::kLive, Event(FlowEventType::kDestroy, c, now)));
+  ASSERT_TRUE(store->Flush().ok());
+  EXPECT_EQ(store->counters().committed, 5u);
+
+  absl::StatusOr<RestoredFlows> r = store->Restore(clock_.Now(), clock_.WallNanos());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->corrupt, 0u);
+  EXPECT_TRUE(r->external().empty());
+  auto live = ByPort(r->live());
+  ASSERT_EQ(live.size(), 2u);
+  EXPECT_EQ(live[1].flow.tcp.state, TcpState::kFinWait);
+  EXPECT_EQ(live[1].flow.mark, 77u);
+  EXPECT_EQ(live[1].flow.tuple[1], a.tuple[1]);
+  EXPECT_EQ(live[2].flow.proto(), kProtoUdp);
+  EXPECT_EQ(live.count(3), 0u);
+}
+
+// Restart: the store is reopened later; remaining timeouts shrink by the wall time that
+// passed since each record was written, and flows that ran out are dropped.
+TEST_F(FlowStoreTest, RestoreSubtractsDowntimeAndDropsExpired) {
+  {
+    auto store = Open(Options());
+    const Nanos now = clock_.Now();
+    store->Enqueue(Stream::kLive, Event(FlowEventType::kNew, MakeFlow(1, now, 3600 * kSec), now));
+    store->Enqueue(Stream::kLive, Event(FlowEventType::kNew, MakeFlow(2, now, 30 * kSec), now));
+    store->Enqueue(Stream::kLive,
+                   Event(FlowEventType::kNew, MakeFlow(3, now, 600 * kSec, false, true), now));
+    ASSERT_TRUE(store->Close().ok());
+  }
+  // 100 s of downtime; the new process has a different monotonic origin.
+  ManualClock later(5 * kSec, 1'700'000'000 * kSec + 100 * kSec + 100 * kSec - 5 * kSec);
+  ASSERT_EQ(later.WallNanos(), clock_.WallNanos() + 100 * kSec);
+  FlowStoreOptions o = Options();
+  o.clock = &later;
+  auto store = Open(o);
+  absl::StatusOr<RestoredFlows> r = store->Restore(later.Now(), later.WallNanos());
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->expired, 1u);
+  auto live = ByPort(r->live());
+  ASSERT_EQ(live.size(), 2u);
+  EXPECT_EQ(live[1].remaining, 3500 * kSec);
+  EXPECT_EQ(live[1].flow.expires, later.Now() + 3500 * kSec);
+  EXPECT_EQ(live[3].remaining, 500 * kSec);
+  EXPECT_TRUE(live[3].flow.has(kIpsSrcNat | kIpsSrcNatDone));
+  EXPECT_EQ(live[3].flow.tuple[1].dst.ToString(Family::kIpv4), "203.0.113.5");
+}
+
+TEST_F(FlowStoreTest, ExternalStreamIsSeparate) {
+  auto store = Open(Options());
+  const Nanos now = clock_.Now();
+  proto::Flow peer;
+  codec::FlowToProto(MakeFlow(9, now, 100 * kSec), now, clock_.WallNanos(), {}, &peer);
+  ASSERT_TRUE(store->EnqueueProto(Stream::kExternal, FlowEventType::kNew, peer));
+  ASSERT_TRUE(store->Enqueue(Stream::kLive, Event(FlowEventType::kNew, MakeFlow(9, now, 100 * kSec), now)));
+  proto::Flow bad;
+  EXPECT_FALSE(store->EnqueueProto(Stream::kExternal, FlowEventType::kNew, bad));
+  EXPECT_EQ(store->counters().rejected, 1u);
+  ASSERT_TRUE(store->Flush().ok());
+  auto r = store->Restore(clock_.Now(), clock_.WallNanos());
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->live().size(), 1u);
+  ASSERT_EQ(r->external().size(), 1u);
+  // A DESTROY from the peer removes only the external copy.
+  ASSERT_TRUE(store->EnqueueProto(Stream::kExternal, FlowEventType::kDestroy, peer));
+  ASSERT_TRUE(store->Flush().ok());
+  r = store->Restore(clock_.Now(), clock_.WallNanos());
+  EXPECT_EQ(r->live().size(), 1u);
+  EXPECT_EQ(r->external().size(), 0u);
+}
+
+// A full queue never loses events silently: they are counted, the stream is marked for a
+// full rewrite, and the rewrite brings the store back to the table's content.
+TEST_F(FlowStoreTest, QueueFullCountsDropsAndRewriteRecovers) {
+  FlowStoreOptions o = Options();
+  o.queue_capacity = 4;
+  auto store = Open(o);
+  const Nanos now = clock_.Now();
+  std::vector<FlowEvent> events;
+  for (uint32_t i = 0; i < 10; ++i)
+    events.push_back(Event(FlowEventType::kNew, MakeFlow(i, now, 100 * kSec), now));
+  // One call holds the queue lock throughout, so the writer cannot drain in between.
+  EXPECT_EQ(store->EnqueueBatch(Stream::kLive, events), 4u);
+  EXPECT_EQ(store->counters().dropped_queue_full, 6u);
+  EXPECT_TRUE(store->needs_full_rewrite(Stream::kLive));
+  EXPECT_FALSE(store->needs_full_rewrite(Stream::kExternal));
+
+  std::vector<proto::Flow> table;
+  for (uint32_t i = 5; i < 10; ++i) {
+    codec::FlowToProto(MakeFlow(i, now, 100 * kSec), now, clock_.WallNanos(), {}, &table.emplace_back());
+  }
+  store->RewriteStream(Stream::kLive, std::move(table));
+  EXPECT_FALSE(store->needs_full_rewrite(Stream::kLive));
+  ASSERT_TRUE(store->Flush().ok());
+  EXPECT_EQ(store->counters().rewrites, 1u);
+  auto r = store->Restore(clock_.Now(), clock_.WallNanos());
+  auto live = ByPort(r->live());
+  ASSERT_EQ(live.size(), 5u);
+  EXPECT_EQ(live.begin()->first, 5);
+  EXPECT_EQ(live.rbegin()->first, 9);
+}
+
+TEST_F(FlowStoreTest, CommitCallbackAndSyncPolicies) {
+  for (SyncPolicy p : {SyncPolicy::kNone, SyncPolicy::kEveryBatch, SyncPolicy::kInterval}) {
+    TempDir d("policy");
+    FlowStoreOptions o = Options();
+    o.path = d.Sub("s");
+    o.sync = p;
+    std::atomic<uint64_t> acked{0};
+    o.on_commit = [&](uint64_t n) { acked.store(n); };
+    auto store = Open(o);
+    const Nanos now = clock_.Now();
+    for (uint32_t i = 0; i < 1000; ++i)
+      ASSERT_TRUE(store->Enqueue(Stream::kLive, Event(FlowEventType::kNew, MakeFlow(i, now, kSec), now)));
+    ASSERT_TRUE(store->Flush().ok());
+    EXPECT_EQ(acked.load(), 1000u);
+    const FlowStoreCounters c = store->counters();
+    EXPECT_EQ(c.committed, 1000u);
+    EXPECT_EQ(c.write_errors, 0u);
+    // Flush always reaches the disk; kEveryBatch needs no separate WAL sync for it.
+    if (p == SyncPolicy::kEveryBatch) {
+      EXPECT_EQ(c.syncs, 0u);
+    } else {
+      EXPECT_GE(c.syncs, 1u);
+    }
+  }
+}
+
+TEST_F(FlowStoreTest, RefusesAnotherNodesStoreAndBadOptions) {
+  Open(Options())->Close().IgnoreError();
+  FlowStoreOptions o = Options();
+  o.node_id = "fw-b";
+  absl::StatusOr<std::unique_ptr<FlowStore>> s = FlowStore::Create(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("belongs to node 'fw-a'"), std::string_view::npos);
+  o = Options();
+  o.clock = nullptr;
+  EXPECT_EQ(FlowStore::Create(o).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+class SnapshotTest : public FlowStoreTest {
+ protected:
+  FlowStoreOptions SnapOptions() {
+    FlowStoreOptions o = Options();
+    o.snapshot_root = dir_.path();
+    o.snapshot_retain = 2;
+    return o;
+  }
+  void Fill(FlowStore& store, uint32_t n, uint32_t first = 0) {
+    const Nanos now = clock_.Now();
+    for (uint32_t i = first; i < first + n; ++i)
+      ASSERT_TRUE(store.Enqueue(Stream::kLive, Event(FlowEventType::kNew,
+                                                     MakeFlow(i, now, 100 * kSec, i % 3 == 0), now)));
+    ASSERT_TRUE(store.Flush().ok());
+  }
+};
+
+TEST_F(SnapshotTest, ManifestCountsAndRetention) {
+  auto store = Open(SnapOptions());
+  Fill(*store, 30);
+  absl::StatusOr<SnapshotInfo> s1 = store->TakeSnapshot("command");
+  ASSERT_TRUE(s1.ok()) << s1.status();
+  EXPECT_EQ(s1->manifest.live_flows(), 30u);
+  EXPECT_EQ(s1->manifest.node_id(), "fw-a");
+  EXPECT_EQ(s1->manifest.reason(), "command");
+  EXPECT_EQ(s1->manifest.format_version(), kStoreFormatVersion);
+  std::map<std::string, uint64_t> counts;
+  for (const auto& c : s1->manifest.counts()) counts[c.key()] = c.count();
+  EXPECT_EQ(counts["udp"], 10u);
+  EXPECT_EQ(counts["tcp"], 20u);
+  EXPECT_EQ(counts["tcp/ESTABLISHED"], 20u);
+  EXPECT_FALSE(s1->manifest.files().empty());
+  EXPECT_TRUE(VerifyStoreDir(s1->path).ok());
+
+  // An interrupted snapshot (no manifest) and an interrupted checkpoint (.tmp).
+  std::filesystem::create_directories(dir_.Sub("snapshots/20260101T000000Z-000050"));
+  std::filesystem::create_directories(dir_.Sub("snapshots/20260101T000000Z-000060.tmp"));
+  auto list = ListSnapshots(dir_.path());
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 3u);
+  EXPECT_TRUE((*list)[0].complete);
+  EXPECT_FALSE((*list)[1].complete);
+  EXPECT_NE((*list)[1].problem.find("manifest.pb: missing"), std::string::npos) << (*list)[1].problem;
+  EXPECT_NE((*list)[2].problem.find("interrupted"), std::string::npos);
+
+  Fill(*store, 5, 100);
+  auto s2 = store->TakeSnapshot("command");
+  ASSERT_TRUE(s2.ok());
+  EXPECT_EQ(s2->sequence, 61u);  // after every name seen, complete or not
+  EXPECT_EQ(s2->manifest.live_flows(), 35u);
+  auto s3 = store->TakeSnapshot("schedule");
+  ASSERT_TRUE(s3.ok());
+  list = ListSnapshots(dir_.path());
+  ASSERT_EQ(list->size(), 2u);  // retain 2; incomplete ones were removed
+  EXPECT_EQ((*list)[0].name, s2->name);
+  EXPECT_EQ((*list)[1].name, s3->name);
+  EXPECT_EQ(store->counters().snapshots, 3u);
+}
+
+TEST_F(SnapshotTest, ShutdownSnapshotAndScheduledSnapshot) {
+  FlowStoreOptions o = SnapOptions();
+  o.snapshot_on_close = true;
+  o.snapshot_interval = 60 * kSec;
+  auto store = Open(o);
+  Fill(*store, 3);
+  clock_.Advance(61 * kSec);
+  // The scheduler polls the injected clock; wait (bounded) for it to notice.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (store->counters().snapshots == 0 && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::yield();
+  EXPECT_EQ(store->counters().snapshots, 1u);
+  ASSERT_TRUE(store->Close().ok());
+  auto list = ListSnapshots(dir_.path());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].manifest.reason(), "schedule");
+  EXPECT_EQ((*list)[1].manifest.reason(), "shutdown");
+  EXPECT_EQ((*list)[1].manifest.live_flows(), 3u);
+}
+
+// Damage of every kind is refused with a message naming what is wrong.
+TEST_F(SnapshotTest, CorruptOrTruncatedSnapshotsGiveClearErrors) {
+  auto store = Open(SnapOptions());
+  Fill(*store, 50);
+  auto snap = store->TakeSnapshot("command");
+  ASSERT_TRUE(snap.ok());
+  ASSERT_TRUE(FlowSource::Open(snap->path).ok());
+  namespace fs = std::filesystem;
+  const std::string manifest = snap->path + "/manifest.pb";
+
+  // Find the SST (the flushed flows) among the listed files.
+  std::string sst;
+  for (const auto& f : snap->manifest.files())
+    if (f.name().size() > 4 && f.name().substr(f.name().size() - 4) == ".sst") sst = f.name();
+  ASSERT_FALSE(sst.empty());
+
+  {  // A flipped byte inside the SST: same size, checksum differs.
+    std::fstream f(snap->path + "/" + sst, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(20);
+    char c;
+    f.read(&c, 1);
+    f.seekp(20);
+    c ^= 0x5a;
+    f.write(&c, 1);
+  }
+  VerifyReport v = VerifyStoreDir(snap->path);
+  ASSERT_FALSE(v.ok());
+  EXPECT_NE(v.problems[0].find("file " + sst + ": checksum mismatch"), std::string::npos)
+      << v.problems[0];
+
+  // A truncated SST.
+  fs::resize_file(snap->path + "/" + sst, 100);
+  auto src = FlowSource::Open(snap->path);
+  ASSERT_FALSE(src.ok());
+  EXPECT_NE(src.status().message().find("file " + sst + " is 100 bytes"), std::string_view::npos)
+      << src.status();
+  EXPECT_NE(src.status().message().find("(truncated)"), std::string_view::npos);
+
+  // A truncated manifest, then a corrupted one, then none.
+  std::string bytes;
+  {
+    std::ifstream in(manifest, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  {
+    std::ofstream out(manifest, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), bytes.size() - 3);
+  }
+  src = FlowSource::Open(snap->path);
+  ASSERT_FALSE(src.ok());
+  EXPECT_NE(src.status().message().find("manifest.pb: truncated"), std::string_view::npos)
+      << src.status();
+  {
+    std::ofstream out(manifest, std::ios::binary | std::ios::trunc);
+    bytes[bytes.size() - 1] ^= 1;
+    out.write(bytes.data(), bytes.size());
+  }
+  src = FlowSource::Open(snap->path);
+  EXPECT_NE(src.status().message().find("manifest.pb: checksum mismatch"), std::string_view::npos)
+      << src.status();
+  fs::remove(manifest);
+  src = FlowSource::Open(snap->path);
+  EXPECT_NE(src.status().message().find("manifest.pb: missing"), std::string_view::npos)
+      << src.status();
+}
+
+// A live store can be read (read-only) while its owner keeps writing.
+TEST_F(FlowStoreTest, LiveStoreReadableWhileOpen) {
+  auto store = Open(Options());
+  const Nanos now = clock_.Now();
+  store->Enqueue(Stream::kLive, Event(FlowEventType::kNew, MakeFlow(1, now, 100 * kSec), now));
+  ASSERT_TRUE(store->Flush().ok());
+  auto src = FlowSource::Open(Options().path);
+  ASSERT_TRUE(src.ok()) << src.status();
+  EXPECT_EQ((*src)->kind(), FlowSource::Kind::kStore);
+  EXPECT_EQ((*src)->node_id(), "fw-a");
+  int n = 0;
+  ASSERT_TRUE((*src)->ForEach([&](const SourceRecord& r) { n += r.status.ok(); }).ok());
+  EXPECT_EQ(n, 1);
+}
+
+}  // namespace
+}  // namespace ctsync::storage

@@ -1,0 +1,96 @@
+#include "storage/record_format.h"
+
+#include "gtest/gtest.h"
+#include "proto/flow_codec.h"
+#include "tests/storage/test_flows.h"
+
+namespace ctsync::storage {
+namespace {
+
+TEST(RecordFormatTest, KeyGoldenBytesV4) {
+  Tuple t;
+  t.family = Family::kIpv4;
+  t.proto = kProtoTcp;
+  t.src = *IpAddress::Parse("192.0.2.1");
+  t.dst = *IpAddress::Parse("198.51.100.7");
+  t.sport = 0x1234;
+  t.dport = 80;
+  const std::string key = EncodeFlowKey(0x0102, t);
+  const std::string want("\x01\x02\x02\x06\xc0\x00\x02\x01\xc6\x33\x64\x07\x12\x34\x00\x50", 16);
+  EXPECT_EQ(key, want);
+  uint16_t zone;
+  Tuple back;
+  ASSERT_TRUE(DecodeFlowKey(key, &zone, &back).ok());
+  EXPECT_EQ(zone, 0x0102);
+  EXPECT_EQ(back, t);
+  EXPECT_EQ(DescribeFlowKey(key), "zone 258 tcp 192.0.2.1:4660 -> 198.51.100.7:80");
+}
+
+TEST(RecordFormatTest, KeyRoundTripV6AndBadKeys) {
+  Family fam;
+  Tuple t;
+  t.family = Family::kIpv6;
+  t.proto = kProtoUdp;
+  t.src = *IpAddress::Parse("2001:db8::1", &fam);
+  t.dst = *IpAddress::Parse("2001:db8::2", &fam);
+  t.sport = 5353;
+  t.dport = 53;
+  const std::string key = EncodeFlowKey(0, t);
+  EXPECT_EQ(key.size(), 40u);
+  uint16_t zone;
+  Tuple back;
+  ASSERT_TRUE(DecodeFlowKey(key, &zone, &back).ok());
+  EXPECT_EQ(back, t);
+  EXPECT_EQ(DescribeFlowKey(key), "zone 0 udp [2001:db8::1]:5353 -> [2001:db8::2]:53");
+  EXPECT_FALSE(DecodeFlowKey(key.substr(0, 39), &zone, &back).ok());
+  std::string wrong_family = key;
+  wrong_family[2] = 2;  // IPv4 in a 40-byte key
+  EXPECT_FALSE(DecodeFlowKey(wrong_family, &zone, &back).ok());
+  EXPECT_EQ(DescribeFlowKey("ab"), "key 0x6162");
+}
+
+class RecordValueTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const Flow f = testing::MakeFlow(7, kNanosPerSecond, 60 * kNanosPerSecond);
+    codec::FlowToProto(f, kNanosPerSecond, 1'700'000'000 * kNanosPerSecond, {}, &msg_);
+    ASSERT_TRUE(FlowKeyOf(msg_, &key_).ok());
+    EncodeFlowValue(key_, msg_.SerializeAsString(), &value_);
+  }
+  proto::Flow msg_;
+  std::string key_;
+  std::string value_;
+};
+
+TEST_F(RecordValueTest, RoundTrip) {
+  proto::Flow back;
+  uint32_t crc = 0;
+  ASSERT_TRUE(DecodeFlowValue(key_, value_, &back, &crc).ok());
+  EXPECT_EQ(back.SerializeAsString(), msg_.SerializeAsString());
+  EXPECT_NE(crc, 0u);
+}
+
+// Every single-bit flip anywhere in the value is caught by the checksum.
+TEST_F(RecordValueTest, EveryBitFlipIsCaught) {
+  proto::Flow back;
+  for (size_t i = 0; i < value_.size() * 8; ++i) {
+    std::string bad = value_;
+    bad[i / 8] ^= static_cast<char>(1 << (i % 8));
+    absl::Status s = DecodeFlowValue(key_, bad, &back);
+    ASSERT_FALSE(s.ok()) << "bit " << i;
+    EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  }
+}
+
+TEST_F(RecordValueTest, ValueUnderAnotherKeyAndShortValueAreCaught) {
+  proto::Flow back;
+  std::string other = key_;
+  other[15] ^= 1;
+  absl::Status s = DecodeFlowValue(other, value_, &back);
+  EXPECT_NE(s.message().find("checksum mismatch"), std::string_view::npos) << s;
+  s = DecodeFlowValue(key_, value_.substr(0, 3), &back);
+  EXPECT_NE(s.message().find("too short"), std::string_view::npos) << s;
+}
+
+}  // namespace
+}  // namespace ctsync::storage

@@ -1,0 +1,150 @@
+#include "sync/external_apply.h"
+
+#include <chrono>
+
+#include "gtest/gtest.h"
+#include "tests/sync/test_flows.h"
+
+namespace ctsync::sync {
+namespace {
+
+using testing::MakeTcpNatFlow;
+
+constexpr Nanos kNow = 100 * kNanosPerSecond;
+
+std::unique_ptr<ConntrackEngine> MakeEngine(int max_flows = 4096) {
+  ConntrackOptions o;
+  o.settings.nf_conntrack_max = max_flows;
+  o.settings.nf_conntrack_buckets = max_flows;
+  o.event_ring_capacity = 1 << 16;
+  auto e = ConntrackEngine::Create(o, kNow);
+  EXPECT_TRUE(e.ok());
+  return std::move(*e);
+}
+
+PeerFlowUpdate Update(FlowEventType type, const Flow& f, uint32_t peer = 2) {
+  PeerFlowUpdate u;
+  u.peer = peer;
+  u.type = type;
+  u.decoded.flow = f;
+  u.decoded.remaining = f.expires - kNow;
+  u.original = f.tuple[0];
+  u.zone = f.zone;
+  return u;
+}
+
+TEST(ExternalCacheTest, InsertUpdateDestroy) {
+  auto engine = MakeEngine();
+  ExternalCache ext(*engine);
+  const Flow f = MakeTcpNatFlow(1, kNow);
+  EXPECT_EQ(ext.Apply(Update(FlowEventType::kNew, f), kNow), ExternalCache::Result::kInserted);
+  const FlowLookup l = engine->table().Find(f.tuple[1], 0);  // findable by the NAT reply
+  ASSERT_TRUE(l.found());
+  EXPECT_EQ(l.dir, Direction::kReply);
+  EXPECT_TRUE(ext.IsExternal(l.idx));
+  EXPECT_EQ(ext.PeerOf(l.idx), 2u);
+  EXPECT_EQ(engine->table().flow(l.idx).tcp, f.tcp);
+  EXPECT_EQ(engine->table().flow(l.idx).expires, f.expires);
+
+  Flow g = f;
+  g.tcp.state = TcpState::kFinWait;
+  g.mark = 9;
+  g.expires = kNow + 120 * kNanosPerSecond;
+  EXPECT_EQ(ext.Apply(Update(FlowEventType::kUpdate, g), kNow), ExternalCache::Result::kUpdated);
+  EXPECT_EQ(engine->table().flow(l.idx).tcp.state, TcpState::kFinWait);
+  EXPECT_EQ(engine->table().flow(l.idx).mark, 9u);
+  EXPECT_EQ(engine->table().flow(l.idx).expires, g.expires);
+
+  // A new NAT binding re-keys the entry.
+  Flow h = g;
+  h.tuple[1].dport = 40000;
+  EXPECT_EQ(ext.Apply(Update(FlowEventType::kUpdate, h), kNow), ExternalCache::Result::kReplaced);
+  EXPECT_FALSE(engine->table().Find(g.tuple[1], 0).found());
+  EXPECT_TRUE(engine->table().Find(h.tuple[1], 0).found());
+
+  EXPECT_EQ(ext.Apply(Update(FlowEventType::kDestroy, h), kNow),
+            ExternalCache::Result::kDestroyed);
+  EXPECT_EQ(engine->table().confirmed_count(), 0u);
+  EXPECT_EQ(ext.Apply(Update(FlowEventType::kDestroy, h), kNow), ExternalCache::Result::kUnknown);
+  EXPECT_EQ(ext.stats().inserted, 1u);
+  EXPECT_EQ(ext.stats().replaced, 1u);
+  EXPECT_EQ(ext.stats().destroyed, 1u);
+  EXPECT_EQ(ext.stats().unknown_destroy, 1u);
+}
+
+TEST(ExternalCacheTest, LocalFlowsWinAndExpiredArrivalsAreSkipped) {
+  auto engine = MakeEngine();
+  ExternalCache ext(*engine);
+  const Flow f = MakeTcpNatFlow(1, kNow);
+  ASSERT_TRUE(engine->Insert(f, kNow).ok());  // our own flow
+  Flow g = f;
+  g.mark = 5;
+  EXPECT_EQ(ext.Apply(Update(FlowEventType::kUpdate, g), kNow),
+            ExternalCache::Result::kLocalConflict);
+  EXPECT_EQ(ext.Apply(Update(FlowEventType::kDestroy, g), kNow),
+            ExternalCache::Result::kLocalConflict);
+  EXPECT_EQ(engine->table().confirmed_count(), 1u);
+  EXPECT_EQ(engine->table().flow(engine->table().Find(f.tuple[0], 0).idx).mark, 0u);
+
+  Flow old = MakeTcpNatFlow(2, kNow);
+  old.expires = kNow;
+  EXPECT_EQ(ext.Apply(Update(FlowEventType::kNew, old), kNow), ExternalCache::Result::kExpired);
+}
+
+TEST(ExternalCacheTest, CommitPromotesWithoutTouchingEntries) {
+  auto engine = MakeEngine();
+  ExternalCache ext(*engine);
+  for (uint32_t i = 0; i < 100; ++i)
+    ext.Apply(Update(FlowEventType::kNew, MakeTcpNatFlow(i, kNow), i % 2 ? 2 : 3), kNow);
+  EXPECT_EQ(ext.CountExternal(), 100u);
+  ext.Commit();
+  EXPECT_EQ(ext.CountExternal(), 0u);
+  EXPECT_EQ(engine->table().confirmed_count(), 100u);
+  // Promoted flows are local now: a peer's update no longer applies.
+  EXPECT_EQ(ext.Apply(Update(FlowEventType::kDestroy, MakeTcpNatFlow(0, kNow)), kNow),
+            ExternalCache::Result::kLocalConflict);
+}
+
+TEST(ExternalCacheTest, FlushAllOrOnePeer) {
+  auto engine = MakeEngine();
+  ExternalCache ext(*engine);
+  for (uint32_t i = 0; i < 100; ++i)
+    ext.Apply(Update(FlowEventType::kNew, MakeTcpNatFlow(i, kNow), i % 2 ? 2 : 3), kNow);
+  ASSERT_TRUE(engine->Insert(MakeTcpNatFlow(1000, kNow), kNow).ok());
+  EXPECT_EQ(ext.FlushPeer(2, kNow), 50u);
+  EXPECT_EQ(ext.CountExternal(), 50u);
+  EXPECT_EQ(ext.Flush(kNow), 50u);
+  EXPECT_EQ(engine->table().confirmed_count(), 1u);  // the local flow stays
+}
+
+TEST(ExternalCacheTest, ReusedSlotIsNotMistakenForLearnt) {
+  auto engine = MakeEngine();
+  ExternalCache ext(*engine);
+  Flow f = MakeTcpNatFlow(1, kNow);
+  f.expires = kNow + kNanosPerSecond;
+  ext.Apply(Update(FlowEventType::kNew, f), kNow);
+  const FlowIndex idx = engine->table().Find(f.tuple[0], 0).idx;
+  // The learnt flow expires in the engine; a local flow takes the same slot.
+  engine->Expire(kNow + 2 * kNanosPerSecond, 100);
+  auto local = engine->Insert(MakeTcpNatFlow(2, kNow), kNow + 2 * kNanosPerSecond);
+  ASSERT_TRUE(local.ok());
+  ASSERT_EQ(*local, idx);
+  EXPECT_FALSE(ext.IsExternal(idx));
+}
+
+TEST(ExternalCacheTest, PromotionOfManyFlowsIsConstantTime) {
+  constexpr int kFlows = 200000;
+  auto engine = MakeEngine(kFlows);
+  ExternalCache ext(*engine);
+  for (uint32_t i = 0; i < kFlows; ++i)
+    ASSERT_EQ(ext.Apply(Update(FlowEventType::kNew, MakeTcpNatFlow(i, kNow)), kNow),
+              ExternalCache::Result::kInserted);
+  const auto t0 = std::chrono::steady_clock::now();
+  ext.Commit();
+  const auto dt = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(std::chrono::duration_cast<std::chrono::microseconds>(dt).count(), 1000);
+  EXPECT_EQ(ext.CountExternal(), 0u);
+}
+
+}  // namespace
+}  // namespace ctsync::sync
