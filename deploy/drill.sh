@@ -37,7 +37,7 @@ EXPECT_DEAD=0
 OUT=$ROOT/build/drill
 KEEP=0
 ADVERT=0.1
-PPS=50000
+PPS=20000
 CTSYNCD=$ROOT/build/bin/ctsyncd
 CTSYNCCTL=$ROOT/build/bin/ctsyncctl
 NAMESPACES=(ctd-lan ctd-wan ctd-client ctd-server ctd-fw1 ctd-fw2)
@@ -68,7 +68,13 @@ while (($#)); do
     --pps) PPS=$2; shift 2 ;;
     --ctsyncd) CTSYNCD=$2; shift 2 ;;
     --ctsyncctl) CTSYNCCTL=$2; shift 2 ;;
-    --cleanup) cleanup_leftovers; rm -rf /run/ctd-drill.*; exit 0 ;;
+    --cleanup)
+      exec 8>/run/ctd-drill.lock
+      flock -n 8 || { echo "drill: a drill is running; not cleaning up" >&2; exit 2; }
+      cleanup_leftovers
+      rm -rf /run/ctd-drill.??????
+      exit 0
+      ;;
     -h | --help) usage ;;
     *) echo "drill: unknown argument $1" >&2; usage ;;
   esac

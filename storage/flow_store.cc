@@ -72,7 +72,10 @@ absl::StatusOr<std::unique_ptr<FlowStore>> FlowStore::Create(const FlowStoreOpti
 
 FlowStore::FlowStore(const FlowStoreOptions& options, internal::StoreDb db)
     : options_(options), db_(std::move(db)) {
-  queue_.reserve(std::min<size_t>(options_.max_batch, options_.queue_capacity));
+  // The producers' vector and the writer's are swapped on every drain and keep their
+  // capacity, so in steady state pushing never allocates (fresh pages cost more than the
+  // copy itself).
+  queue_.reserve(std::min<size_t>(options_.queue_capacity, 1 << 16));
   writer_ = std::thread([this] { WriterLoop(); });
   if (options_.snapshot_interval > 0 && !options_.snapshot_root.empty())
     scheduler_ = std::thread([this] { SchedulerLoop(); });
@@ -173,10 +176,12 @@ FlowStoreCounters FlowStore::counters() const {
 
 void FlowStore::WriterLoop() {
   std::vector<Op> ops;
+  ops.reserve(std::min<size_t>(options_.queue_capacity, 1 << 16));
   const auto delay = std::chrono::nanoseconds(options_.max_batch_delay);
   Nanos last_sync = options_.clock->Now();
   for (;;) {
     uint64_t sync_target = 0;
+    bool sync_wanted = false;  // a Flush waits for a sync
     bool stopping = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -187,6 +192,7 @@ void FlowStore::WriterLoop() {
       ops.swap(queue_);
       queued_events_ = 0;
       sync_target = sync_requested_through_;
+      sync_wanted = sync_requested_through_ > synced_through_;
       stopping = stop_;
     }
     WriteOps(ops);
@@ -195,7 +201,7 @@ void FlowStore::WriterLoop() {
     const Nanos now = options_.clock->Now();
     bool synced = false;
     if (options_.sync != SyncPolicy::kEveryBatch &&
-        (sync_target > 0 || stopping ||
+        (sync_wanted || stopping ||
          (options_.sync == SyncPolicy::kInterval && now - last_sync >= options_.sync_interval))) {
       (void)SyncWal();
       last_sync = now;
@@ -228,62 +234,90 @@ void FlowStore::WriteOps(std::vector<Op>& ops) {
   size_t i = 0;
   while (i < ops.size()) {
     rocksdb::WriteBatch batch;
-    uint64_t events = 0;
-    uint64_t rewrites = 0;
     const size_t end = std::min(ops.size(), i + options_.max_batch);
-    for (; i < end; ++i) {
-      Op& op = ops[i];
+    // A rewrite closes the batch: it goes in last, superseding what precedes it.
+    size_t stop = i;
+    while (stop < end && ops[stop].kind != Op::Kind::kRewrite) ++stop;
+    const bool with_rewrite = stop < end;
+    uint64_t events = stop - i + (with_rewrite ? 1 : 0);
+
+    // Coalescing: within a batch only the last event of a flow matters (NEW, UPDATEs and
+    // DESTROY of a short flow, or a burst of state changes, become one write).
+    const size_t n = stop - i;
+    if (batch_keys_.size() < n) batch_keys_.resize(n);
+    batch_skip_.assign(n, false);
+    for (size_t j = 0; j < n; ++j) {
+      Op& op = ops[i + j];
+      std::string& k = batch_keys_[j];
+      if (op.kind == Op::Kind::kEvent) {
+        k = EncodeFlowKey(op.flow.zone, op.flow.tuple[0]);
+      } else {
+        (void)FlowKeyOf(*op.message, &k);  // validated at enqueue
+      }
+      k.push_back(static_cast<char>(op.stream));  // same tuple, other stream: another key
+    }
+    seen_keys_.clear();
+    uint64_t coalesced = 0;
+    for (size_t j = n; j-- > 0;) {
+      if (!seen_keys_.insert(std::string_view(batch_keys_[j])).second) {
+        batch_skip_[j] = true;
+        ++coalesced;
+      }
+    }
+
+    for (size_t j = 0; j < n; ++j) {
+      if (batch_skip_[j]) continue;
+      Op& op = ops[i + j];
       rocksdb::ColumnFamilyHandle* cf = db_.stream(op.stream);
-      ++events;
-      if (op.kind == Op::Kind::kRewrite) {
-        ++rewrites;
-        batch.DeleteRange(cf, "", key_space_end);
-        for (const proto::Flow& f : *op.rewrite) {
-          if (!FlowKeyOf(f, &key).ok()) continue;
-          body.clear();
-          f.SerializeToString(&body);
-          value.clear();
-          EncodeFlowValue(key, body, &value);
-          batch.Put(cf, key, value);
-        }
-        // A rewrite is a batch of its own: its size is unbounded.
-        ++i;
-        break;
+      const std::string_view k(batch_keys_[j].data(), batch_keys_[j].size() - 1);
+      if (op.type == FlowEventType::kDestroy) {
+        batch.Delete(cf, rocksdb::Slice(k.data(), k.size()));
+        continue;
       }
       const proto::Flow* m = op.message.get();
       if (op.kind == Op::Kind::kEvent) {
-        key = EncodeFlowKey(op.flow.zone, op.flow.tuple[0]);
-        if (op.type != FlowEventType::kDestroy) {
-          codec::FlowToProto(op.flow, op.time, op.time + wall_offset, {}, &msg);
-          m = &msg;
-        }
-      } else {
-        (void)FlowKeyOf(*m, &key);  // validated at enqueue
-      }
-      if (op.type == FlowEventType::kDestroy) {
-        batch.Delete(cf, key);
-        continue;
+        codec::FlowToProto(op.flow, op.time, op.time + wall_offset, {}, &msg);
+        m = &msg;
       }
       body.clear();
       m->SerializeToString(&body);
       value.clear();
-      EncodeFlowValue(key, body, &value);
-      batch.Put(cf, key, value);
+      EncodeFlowValue(k, body, &value);
+      batch.Put(cf, rocksdb::Slice(k.data(), k.size()), value);
     }
+    uint64_t rewrites = 0;
+    if (with_rewrite) {
+      Op& op = ops[stop];
+      rocksdb::ColumnFamilyHandle* cf = db_.stream(op.stream);
+      ++rewrites;
+      batch.DeleteRange(cf, "", key_space_end);
+      for (const proto::Flow& f : *op.rewrite) {
+        if (!FlowKeyOf(f, &key).ok()) continue;
+        body.clear();
+        f.SerializeToString(&body);
+        value.clear();
+        EncodeFlowValue(key, body, &value);
+        batch.Put(cf, key, value);
+      }
+      ++stop;
+    }
+    i = stop;
     batch.Put(db_.meta(), kMetaLastWallMs,
               std::to_string(options_.clock->WallNanos() / kNanosPerMilli));
-    rocksdb::Status s = db_.db->Write(wo, &batch);
-    if (!s.ok()) {
-      // The store may have gone read-only after a background error (disk full): try to
-      // resume once so the next batch has a chance.
-      (void)db_.db->Resume();
+    if (wal_failed_) {
+      // After a failed WAL write RocksDB refuses writes until it has recovered (and the
+      // Debian build asserts if the broken WAL is used again): try, once per batch.
+      wal_failed_ = !db_.db->Resume().ok();
     }
+    rocksdb::Status s = db_.db->Write(wo, &batch);
+    if (!s.ok()) wal_failed_ = true;
     uint64_t committed = 0;
     {
       std::lock_guard<std::mutex> lock(mu_);
       ++counters_.batches;
       if (s.ok()) {
         counters_.committed += events;
+        counters_.coalesced += coalesced;
         counters_.rewrites += rewrites;
         committed = counters_.committed;
       } else {
@@ -291,7 +325,8 @@ void FlowStore::WriteOps(std::vector<Op>& ops) {
         counters_.lost_to_errors += events;
         // The store no longer matches the table: the owner must rewrite it.
         for (bool& b : needs_rewrite_) b = true;
-        pending_error_ = FromRocksDb(s, "write flow batch");
+        // The first error since the last Flush is the one that explains the others.
+        if (pending_error_.ok()) pending_error_ = FromRocksDb(s, "write flow batch");
       }
     }
     // Under kEveryBatch `committed` is on disk; under the other policies it is in the
@@ -301,12 +336,14 @@ void FlowStore::WriteOps(std::vector<Op>& ops) {
 }
 
 absl::Status FlowStore::SyncWal() {
-  absl::Status s = FromRocksDb(db_.db->SyncWAL(), "sync write-ahead log");
+  absl::Status s = wal_failed_
+                       ? absl::UnavailableError("sync write-ahead log: the store is failing writes")
+                       : FromRocksDb(db_.db->SyncWAL(), "sync write-ahead log");
   std::lock_guard<std::mutex> lock(mu_);
   ++counters_.syncs;
   if (!s.ok()) {
     ++counters_.sync_errors;
-    pending_error_ = s;
+    if (pending_error_.ok()) pending_error_ = s;
   }
   return s;
 }
@@ -326,11 +363,11 @@ absl::Status FlowStore::Flush() {
 }
 
 absl::StatusOr<RestoredFlows> FlowStore::Restore(Nanos now, Nanos wall_now) const {
-  RestoreCollector collector(now, wall_now);
+  // This thread reads; the others decode (restore happens before the datapath starts, so
+  // every core is free).
+  const unsigned cores = std::max(2u, std::thread::hardware_concurrency());
+  ParallelRestoreCollector collector(now, wall_now, std::min(cores - 1, 7u));
   for (Stream s : {Stream::kLive, Stream::kExternal}) {
-    uint64_t keys = 0;
-    if (db_.db->GetIntProperty(db_.stream(s), "rocksdb.estimate-num-keys", &keys))
-      collector.Reserve(s, static_cast<size_t>(std::min<uint64_t>(keys, 1u << 22)));
     absl::Status st = internal::ForEachRawRecord(db_, s, [&](std::string_view k,
                                                              std::string_view v) {
       collector.AddRecord(s, k, v);
@@ -429,8 +466,9 @@ absl::Status FlowStore::Close() {
     if (!snap.ok() && result.ok()) result = snap.status();
   }
   // Flushed memtables make the next start read SSTs instead of replaying the WAL.
-  absl::Status s = FromRocksDb(db_.db->Flush(rocksdb::FlushOptions(), db_.handles),
-                               "flush store at close");
+  absl::Status s = wal_failed_ ? absl::OkStatus()
+                               : FromRocksDb(db_.db->Flush(rocksdb::FlushOptions(), db_.handles),
+                                             "flush store at close");
   if (result.ok()) result = s;
   s = db_.Close();
   if (result.ok()) result = s;

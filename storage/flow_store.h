@@ -17,9 +17,11 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -72,6 +74,7 @@ struct FlowStoreCounters {
   uint64_t dropped_queue_full = 0;  // events refused: the queue was full
   uint64_t rejected = 0;            // events refused: a proto flow without a valid tuple
   uint64_t committed = 0;           // events written (and synced as the policy says)
+  uint64_t coalesced = 0;           // of those, superseded by a later event in their batch
   uint64_t batches = 0;
   uint64_t write_errors = 0;        // batches RocksDB refused (disk full, read-only, ...)
   uint64_t lost_to_errors = 0;      // events in those batches
@@ -156,6 +159,13 @@ class FlowStore {
   std::condition_variable sched_cv_;
   bool sched_stop_ = false;           // guarded by sched_mu_
   bool closed_ = false;               // control thread only
+
+  // Writer thread only (and Close, after the writer has stopped).
+  bool wal_failed_ = false;  // the last write failed; RocksDB must Resume before the next
+  // Writer thread only: per-batch scratch kept across batches to avoid allocations.
+  std::vector<std::string> batch_keys_;
+  std::vector<bool> batch_skip_;
+  absl::flat_hash_set<std::string_view> seen_keys_;
 
   std::thread writer_;
   std::thread scheduler_;

@@ -40,6 +40,16 @@ void ExternalCache::MarkLearnt(FlowIndex idx, uint32_t peer) {
                      PeerSlot(peer)};
 }
 
+size_t ExternalCache::AdoptLocal(uint32_t peer) {
+  size_t n = 0;
+  engine_.table().ForEach([&](FlowIndex idx, const Flow&) {
+    if (IsExternal(idx)) return;
+    MarkLearnt(idx, peer);
+    ++n;
+  });
+  return n;
+}
+
 ExternalCache::Result ExternalCache::Apply(const PeerFlowUpdate& u, Nanos now) {
   FlowTable& table = engine_.table();
   const FlowLookup found = table.Find(u.original, u.zone);

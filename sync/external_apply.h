@@ -66,6 +66,11 @@ class ExternalCache {
 
   // Promotion (conntrackd -c): every learnt flow becomes a local one. O(1).
   void Commit();
+
+  // Demotion, or a start as backup: every flow this node holds becomes provisional, as if
+  // learnt from `peer` — the active peer's updates then replace it, it is never sent out,
+  // and a later promotion makes it local again. O(table).
+  size_t AdoptLocal(uint32_t peer);
   // Removes learnt flows (conntrackd -f external), all or one peer's. O(table capacity).
   size_t Flush(Nanos now);
   size_t FlushPeer(uint32_t node_id, Nanos now);

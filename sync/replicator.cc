@@ -208,15 +208,16 @@ bool Replicator::OnDatagram(absl::Span<const uint8_t> datagram) {
   // Parse before touching peer state, so an authentic but garbled datagram changes nothing.
   switch (v.header.type) {
     case MsgType::kData: {
-      proto::Batch b;
-      if (!parse(b)) return false;
-      if (b.stream_seq() == 0) {
+      rx_arena_.Reset();
+      proto::Batch* b = google::protobuf::Arena::CreateMessage<proto::Batch>(&rx_arena_);
+      if (!parse(*b)) return false;
+      if (b->stream_seq() == 0) {
         verifier_.CountDrop(DropReason::kBadPayload);
         return false;
       }
       Peer& p = PeerFor(v, now);
       ++stats_.data_received;
-      OnData(p, std::move(b), now);
+      OnData(p, *b, now);
       if ((v.header.flags & kFlagAckRequest) && Reliable() && p.delivered > 0) SendAck(p, now);
       return true;
     }
@@ -290,7 +291,7 @@ Replicator::Peer& Replicator::PeerFor(const VerifiedDatagram& v, Nanos now) {
   return p;
 }
 
-void Replicator::OnData(Peer& p, proto::Batch&& batch, Nanos now) {
+void Replicator::OnData(Peer& p, const proto::Batch& batch, Nanos now) {
   const uint64_t s = batch.stream_seq();
   if (!p.stream_known) {
     p.stream_known = true;
@@ -322,7 +323,7 @@ void Replicator::OnData(Peer& p, proto::Batch&& batch, Nanos now) {
   } else if (p.pending.size() >= options_.reorder_max) {
     ++stats_.reorder_overflow;  // it will be nacked again
   } else {
-    p.pending.emplace(s, std::move(batch));
+    p.pending.emplace(s, batch);  // a heap copy: the arena is reset per datagram
   }
   if (p.delivered >= p.acked_sent + options_.ack_every) SendAck(p, now);
 }

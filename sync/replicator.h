@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "core/conntrack/flow_events.h"
+#include "google/protobuf/arena.h"
 #include "core/util/clock.h"
 #include "ctsync/sync.pb.h"
 #include "sync/flow_update_codec.h"
@@ -231,7 +232,7 @@ class Replicator {
   void TrimQueue();
 
   Peer& PeerFor(const VerifiedDatagram& v, Nanos now);
-  void OnData(Peer& p, proto::Batch&& batch, Nanos now);
+  void OnData(Peer& p, const proto::Batch& batch, Nanos now);
   void Deliver(Peer& p, const proto::Batch& batch);
   void DrainPending(Peer& p);
   void OnAlive(Peer& p, const proto::Alive& a, Nanos now);
@@ -263,6 +264,9 @@ class Replicator {
   absl::flat_hash_map<uint32_t, Peer> peers_;
   ReplicatorStats stats_;
 
+  // Received DATA is parsed into this arena (reset per datagram): one allocation block
+  // instead of one per event and sub-message.
+  google::protobuf::Arena rx_arena_;
   // Scratch buffers reused across calls (no allocation per event).
   proto::FlowUpdate scratch_update_;
   std::string scratch_bytes_;

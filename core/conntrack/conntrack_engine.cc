@@ -234,7 +234,11 @@ ConntrackEngine::TrackResult ConntrackEngine::Track(const ParsedPacket& pkt,
                            ? other.offset_after
                            : other.offset_before;
       }
+      const TcpConnState before = f.tcp;
       const TcpResult r = TcpPacket(f.tcp, seg, c, tcp_settings_);
+      // Window tracking moves with nearly every segment. Peers get it (coalesced by the
+      // replicator) so a promoted backup keeps strict window checks without be_liberal.
+      if (options_.replicate_tcp_windows && !(f.tcp == before)) changes |= kChangeWindow;
       if (r.verdict == TcpResult::Verdict::kRepeat) return TrackResult::kRepeat;
       if (r.verdict == TcpResult::Verdict::kInvalid) {
         if (r.refresh_timeout) table_->SetTimeout(ct->flow, now + r.timeout);

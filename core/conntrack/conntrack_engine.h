@@ -28,6 +28,9 @@ struct ConntrackOptions {
   uint64_t hash_seed = 0;
   // Capacity of the event ring (0: no event stream, e.g. ctreplay).
   size_t event_ring_capacity = 0;
+  // Emit an UPDATE whenever a TCP flow's window-tracking state changes (not only its
+  // state), so a peer taking over checks windows exactly as this node would have.
+  bool replicate_tcp_windows = true;
 };
 
 // Where In() runs: the kernel verifies checksums only in PREROUTING.

@@ -22,7 +22,8 @@ inline constexpr uint32_t kChangeProtoState = 1u << 1;  // TCP state
 inline constexpr uint32_t kChangeNat = 1u << 2;
 inline constexpr uint32_t kChangeMark = 1u << 3;
 inline constexpr uint32_t kChangeSeqAdjust = 1u << 4;
-inline constexpr uint32_t kChangeTimeout = 1u << 5;  // timeout class changed
+inline constexpr uint32_t kChangeTimeout = 1u << 5;  // lifetime extended by traffic
+inline constexpr uint32_t kChangeWindow = 1u << 6;   // TCP window-tracking data
 
 struct FlowEvent {
   FlowEventType type = FlowEventType::kNew;

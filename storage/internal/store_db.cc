@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -26,6 +28,20 @@ class DropLogger : public rocksdb::Logger {
 absl::Status Errno(const std::string& what) {
   return absl::UnavailableError(absl::StrCat(what, ": ", std::strerror(errno)));
 }
+
+// RocksDB's own diagnostics, warnings and worse, to stderr (the daemon's journal). Not the
+// default LOG file in the store: on a full disk that file fails too, and the Debian build
+// of RocksDB asserts when its file logger is used after a failed write.
+class StderrLogger : public rocksdb::Logger {
+ public:
+  StderrLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    char line[1024];
+    std::vsnprintf(line, sizeof(line), format, ap);
+    std::fprintf(stderr, "rocksdb: %s\n", line);
+  }
+};
 
 }  // namespace
 
@@ -58,7 +74,11 @@ absl::StatusOr<StoreDb> OpenStoreDb(const std::string& path, const OpenOptions& 
   // compression to the bottom levels where it pays.
   db_options.compression = rocksdb::kNoCompression;
   db_options.bottommost_compression = rocksdb::kLZ4Compression;
-  if (options.read_only) db_options.info_log = NullLogger();
+  if (options.read_only) {
+    db_options.info_log = NullLogger();
+  } else {
+    db_options.info_log = std::make_shared<StderrLogger>();
+  }
   // Writes are blind puts/deletes in random key order and reads are whole-stream scans
   // (restore, snapshots), never point lookups on the write path: a vector memtable makes
   // each insert an append (sorted once, at flush) instead of a skip-list walk, which was

@@ -78,6 +78,7 @@ struct Backup {
   }
   void Stop() {
     stop = true;
+    io.stop();  // the receive wait would keep run() going forever
     thread.join();
   }
 

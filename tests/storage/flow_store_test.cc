@@ -1,5 +1,8 @@
 #include "storage/flow_store.h"
 
+#include <signal.h>
+#include <sys/resource.h>
+
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -157,6 +160,32 @@ TEST_F(FlowStoreTest, QueueFullCountsDropsAndRewriteRecovers) {
   EXPECT_EQ(live.rbegin()->first, 9);
 }
 
+// Events of one flow in one batch collapse to the last one; other flows and the other
+// stream are unaffected.
+TEST_F(FlowStoreTest, BatchKeepsOnlyTheLastEventOfAFlow) {
+  auto store = Open(Options());
+  const Nanos now = clock_.Now();
+  Flow a = MakeFlow(1, now, 100 * kSec);
+  Flow b = MakeFlow(2, now, 100 * kSec);
+  Flow b2 = b;
+  b2.mark = 5;
+  std::vector<FlowEvent> events = {
+      Event(FlowEventType::kNew, a, now),     Event(FlowEventType::kNew, b, now),
+      Event(FlowEventType::kUpdate, a, now),  Event(FlowEventType::kUpdate, b2, now),
+      Event(FlowEventType::kDestroy, a, now),
+  };
+  ASSERT_EQ(store->EnqueueBatch(Stream::kLive, events), 5u);  // one lock: one drain
+  ASSERT_EQ(store->EnqueueBatch(Stream::kExternal, {Event(FlowEventType::kNew, a, now)}), 1u);
+  ASSERT_TRUE(store->Flush().ok());
+  const FlowStoreCounters c = store->counters();
+  EXPECT_EQ(c.committed, 6u);
+  EXPECT_EQ(c.coalesced, 3u);
+  auto r = store->Restore(clock_.Now(), clock_.WallNanos());
+  ASSERT_EQ(r->live().size(), 1u);
+  EXPECT_EQ(r->live()[0].flow.mark, 5u);
+  EXPECT_EQ(r->external().size(), 1u);
+}
+
 TEST_F(FlowStoreTest, CommitCallbackAndSyncPolicies) {
   for (SyncPolicy p : {SyncPolicy::kNone, SyncPolicy::kEveryBatch, SyncPolicy::kInterval}) {
     TempDir d("policy");
@@ -181,6 +210,54 @@ TEST_F(FlowStoreTest, CommitCallbackAndSyncPolicies) {
       EXPECT_GE(c.syncs, 1u);
     }
   }
+}
+
+// Disk trouble (here: a file-size limit, so WAL appends fail with EFBIG, as on a full
+// disk) is counted and reported by Flush; producers are never affected, and the store asks
+// for a full rewrite since it no longer matches the table.
+TEST_F(FlowStoreTest, WriteErrorsAreCountedAndReported) {
+  FlowStoreOptions o = Options();
+  o.max_batch = 64;
+  auto store = Open(o);
+  const Nanos now = clock_.Now();
+  ASSERT_TRUE(store->Enqueue(Stream::kLive, Event(FlowEventType::kNew, MakeFlow(0, now, kSec), now)));
+  ASSERT_TRUE(store->Flush().ok());
+
+  struct sigaction ignore = {}, old_action = {};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(sigaction(SIGXFSZ, &ignore, &old_action), 0);
+  struct rlimit old_limit;
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  struct rlimit small = old_limit;
+  small.rlim_cur = 64 << 10;  // the WAL is far smaller yet; 2000 events exceed it
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+  size_t accepted = 0;
+  for (uint32_t i = 1; i <= 2000; ++i)
+    accepted += store->Enqueue(Stream::kLive, Event(FlowEventType::kNew, MakeFlow(i, now, kSec), now));
+  const absl::Status flushed = store->Flush();
+  setrlimit(RLIMIT_FSIZE, &old_limit);
+  sigaction(SIGXFSZ, &old_action, nullptr);
+
+  EXPECT_EQ(accepted, 2000u);  // the producer never noticed
+  EXPECT_FALSE(flushed.ok());
+  EXPECT_NE(flushed.message().find("write flow batch"), std::string_view::npos) << flushed;
+  const FlowStoreCounters c = store->counters();
+  EXPECT_GE(c.write_errors, 1u);
+  EXPECT_GE(c.lost_to_errors, 1u);
+  EXPECT_TRUE(store->needs_full_rewrite(Stream::kLive));
+
+  // RocksDB does not resume after a failed WAL append: the owner reopens the store once
+  // there is space again (then rewrites it). The reopened store holds what was committed.
+  store->Close().IgnoreError();  // reports the failure; must not hang or abort
+  store.reset();
+  store = Open(o);
+  ASSERT_NE(store, nullptr);
+  auto r = store->Restore(clock_.Now(), clock_.WallNanos());
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->corrupt, 0u);
+  EXPECT_GE(r->live().size(), 1u);
+  ASSERT_TRUE(store->Enqueue(Stream::kLive, Event(FlowEventType::kNew, MakeFlow(5000, now, kSec), now)));
+  EXPECT_TRUE(store->Flush().ok());
 }
 
 TEST_F(FlowStoreTest, RefusesAnotherNodesStoreAndBadOptions) {

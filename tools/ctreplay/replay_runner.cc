@@ -12,6 +12,7 @@
 #include "core/conntrack/flow_listing.h"
 #include "core/nat/nat_engine.h"
 #include "core/pipeline/pipeline.h"
+#include "tools/ctreplay/sync_pair.h"
 
 namespace ctsync::ctreplay {
 namespace {
@@ -317,54 +318,58 @@ std::string Summary(const std::vector<uint8_t>& frame) {
                       " > ", p.dst.ToString(p.family), " proto ", p.proto);
 }
 
-}  // namespace
-
-absl::StatusOr<json> ReplayScenario(const Scenario& sc, const ReplayOptions& options) {
-  ConntrackOptions copts;
-  copts.hash_seed = options.seed;
-  if (sc.expected && sc.expected->contains("prefill_count")) {
-    // The corpus kernel's table was full at the global maximum; ours is sized the same.
-    copts.settings.nf_conntrack_max = (*sc.expected)["prefill_count"].get<int>();
-    copts.settings.nf_conntrack_buckets = copts.settings.nf_conntrack_max;
-  }
-  if (absl::Status s = copts.settings.SetAll(sc.sysctls); !s.ok()) return s;
-
-  Nanos now = 1000 * kNanosPerSecond;
-  auto ct = ConntrackEngine::Create(copts, now);
-  if (!ct.ok()) return ct.status();
-  NatEngine nat(NatOptions{options.seed}, ct->get());
-  Pipeline pipeline(PipelineOptions{true, true, options.seed}, Topology::OracleFirewall(),
-                    ct->get(), &nat);
-  for (Family f : {Family::kIpv4, Family::kIpv6}) {
-    const auto& text = f == Family::kIpv4 ? sc.ruleset_v4 : sc.ruleset_v6;
-    if (!text) continue;
-    auto rs = rules::RuleSet::Parse(*text, f);
-    if (!rs.ok())
-      return absl::InvalidArgumentError(absl::StrCat(
-          f == Family::kIpv4 ? "ruleset_v4: " : "ruleset_v6: ", rs.status().message()));
-    pipeline.SetRules(f, std::make_unique<rules::RuleSet>(std::move(*rs)));
-  }
+// One firewall: engine, NAT and pipeline on the corpus topology with the scenario's
+// sysctls and rules, and the probe observer.
+struct ReplayNode {
+  std::unique_ptr<ConntrackEngine> ct;
+  std::unique_ptr<NatEngine> nat;
+  std::unique_ptr<Pipeline> pipeline;
   ProbeObserver probes;
-  if (absl::Status s = probes.Init(); !s.ok()) return s;
-  pipeline.set_observer(&probes);
-  size_t prefill_count = 0;
-  if (sc.prefill) {
-    if (absl::Status s = PrefillTable(sc, **ct, now); !s.ok()) return s;
-    prefill_count = (*ct)->table().size();
+
+  static absl::StatusOr<std::unique_ptr<ReplayNode>> Create(const Scenario& sc, uint64_t seed,
+                                                            size_t event_ring, Nanos now) {
+    auto n = std::make_unique<ReplayNode>();
+    ConntrackOptions copts;
+    copts.hash_seed = seed;
+    copts.event_ring_capacity = event_ring;
+    if (sc.expected && sc.expected->contains("prefill_count")) {
+      // The corpus kernel's table was full at the global maximum; ours is sized the same.
+      copts.settings.nf_conntrack_max = (*sc.expected)["prefill_count"].get<int>();
+      copts.settings.nf_conntrack_buckets = copts.settings.nf_conntrack_max;
+    }
+    if (absl::Status s = copts.settings.SetAll(sc.sysctls); !s.ok()) return s;
+    auto ct = ConntrackEngine::Create(copts, now);
+    if (!ct.ok()) return ct.status();
+    n->ct = std::move(*ct);
+    n->nat = std::make_unique<NatEngine>(NatOptions{seed}, n->ct.get());
+    n->pipeline = std::make_unique<Pipeline>(PipelineOptions{true, true, seed},
+                                             Topology::OracleFirewall(), n->ct.get(), n->nat.get());
+    for (Family f : {Family::kIpv4, Family::kIpv6}) {
+      const auto& text = f == Family::kIpv4 ? sc.ruleset_v4 : sc.ruleset_v6;
+      if (!text) continue;
+      auto rs = rules::RuleSet::Parse(*text, f);
+      if (!rs.ok())
+        return absl::InvalidArgumentError(absl::StrCat(
+            f == Family::kIpv4 ? "ruleset_v4: " : "ruleset_v6: ", rs.status().message()));
+      n->pipeline->SetRules(f, std::make_unique<rules::RuleSet>(std::move(*rs)));
+    }
+    if (absl::Status s = n->probes.Init(); !s.ok()) return s;
+    n->pipeline->set_observer(&n->probes);
+    return n;
   }
 
-  const int lan = pipeline.topology().FindInterface("lan0");
-  const int wan = pipeline.topology().FindInterface("wan0");
-  json steps = json::array();
-  for (const ScenarioPacket& pkt : sc.packets) {
-    now += pkt.delay_before_ms * kNanosPerMilli;
+  // Injects one packet and records the step as the harness does.
+  json Step(const Scenario& sc, const ScenarioPacket& pkt, Nanos now) {
+    Pipeline& pipeline = *this->pipeline;
+    const int lan = pipeline.topology().FindInterface("lan0");
+    const int wan = pipeline.topology().FindInterface("wan0");
     pipeline.Tick(now);
     std::map<std::tuple<std::string, Table, std::string, int>, uint64_t> before;
     for (Family f : {Family::kIpv4, Family::kIpv6})
       if (rules::RuleSet* rs = pipeline.rules(f))
         for (const auto& r : rs->Rules())
           before[{f == Family::kIpv4 ? "v4" : "v6", r.table, r.chain, r.index}] = r.packets;
-    const ConntrackStats stats_before = (*ct)->stats();
+    const ConntrackStats stats_before = ct->stats();
 
     std::vector<Transmit> tx;
     const int in = pkt.inject == Side::kLan ? lan : wan;
@@ -405,11 +410,11 @@ absl::StatusOr<json> ReplayScenario(const Scenario& sc, const ReplayOptions& opt
     step["rule_hits"] = hits;
 
     json entries = json::array();
-    const FlowTable& table = (*ct)->table();
+    const FlowTable& table = ct->table();
     table.ForEach([&](FlowIndex idx, const Flow& f) {
       if (f.expires <= now || !PassesListFilter(f, sc.conntrack_list_filter)) return;
       ListingOptions lo;
-      lo.use = static_cast<uint32_t>((*ct)->UseCount(idx));
+      lo.use = static_cast<uint32_t>(ct->UseCount(idx));
       entries.push_back(ParseCtLine(FormatConntrackLine(f, now, ListingFormat::kExtended, lo)));
     });
     std::sort(entries.begin(), entries.end(),
@@ -417,27 +422,81 @@ absl::StatusOr<json> ReplayScenario(const Scenario& sc, const ReplayOptions& opt
     step["conntrack"] = entries;
     step["conntrack_count"] = table.size();
     json expect = json::array();
-    for (const Expectation& x : (*ct)->expectations().all())
+    for (const Expectation& x : ct->expectations().all())
       if (x.expires > now) expect.push_back(ParseExpectLine(FormatExpectation(x, now)));
     std::sort(expect.begin(), expect.end(), [](const json& a, const json& b) {
       return a["tuple"].dump() < b["tuple"].dump();
     });
     step["expect"] = expect;
-    step["stats_delta"] = StatsDelta(stats_before, (*ct)->stats());
-    steps.push_back(step);
-    now += options.step_gap_ms * kNanosPerMilli;
+    step["stats_delta"] = StatsDelta(stats_before, ct->stats());
+    return step;
   }
+};
 
+json Document(const Scenario& sc, const ConntrackEngine& ct, size_t prefill_count, json steps) {
   json doc = json::object();
   doc["scenario"] = sc.name;
   doc["environment"] = {{"engine", "ctsync ctreplay"}};
-  doc["nf_conntrack_max_global"] = (*ct)->settings().nf_conntrack_max;
+  doc["nf_conntrack_max_global"] = ct.settings().nf_conntrack_max;
   doc["nondeterminism"] = json::array();
   doc["runs_compared"] = 1;
   doc["timeout_tolerance_s"] = 2;
   if (sc.prefill) doc["prefill_count"] = prefill_count;
-  doc["steps"] = steps;
+  doc["steps"] = std::move(steps);
   return doc;
+}
+
+}  // namespace
+
+absl::StatusOr<json> ReplayScenario(const Scenario& sc, const ReplayOptions& options) {
+  Nanos now = 1000 * kNanosPerSecond;
+  auto node = ReplayNode::Create(sc, options.seed, 0, now);
+  if (!node.ok()) return node.status();
+  size_t prefill_count = 0;
+  if (sc.prefill) {
+    if (absl::Status s = PrefillTable(sc, *(*node)->ct, now); !s.ok()) return s;
+    prefill_count = (*node)->ct->table().size();
+  }
+  json steps = json::array();
+  for (const ScenarioPacket& pkt : sc.packets) {
+    now += pkt.delay_before_ms * kNanosPerMilli;
+    steps.push_back((*node)->Step(sc, pkt, now));
+    now += options.step_gap_ms * kNanosPerMilli;
+  }
+  return Document(sc, *(*node)->ct, prefill_count, std::move(steps));
+}
+
+absl::StatusOr<json> ReplayScenarioWithFailover(const Scenario& sc, const ReplayOptions& options,
+                                                int failover_at) {
+  ManualClock clock(1000 * kNanosPerSecond);
+  auto a = ReplayNode::Create(sc, options.seed, 1 << 20, clock.Now());
+  if (!a.ok()) return a.status();
+  auto b = ReplayNode::Create(sc, options.seed + 1, 1 << 20, clock.Now());
+  if (!b.ok()) return b.status();
+  auto pair = SyncPair::Create(*(*a)->ct, *(*b)->ct, clock);
+  if (!pair.ok()) return pair.status();
+  size_t prefill_count = 0;
+  if (sc.prefill) {
+    if (absl::Status s = PrefillTable(sc, *(*a)->ct, clock.Now()); !s.ok()) return s;
+    prefill_count = (*a)->ct->table().size();
+    if (absl::Status s = (*pair)->Replicate(); !s.ok()) return s;
+  }
+  json steps = json::array();
+  for (const ScenarioPacket& pkt : sc.packets) {
+    clock.Advance(pkt.delay_before_ms * kNanosPerMilli);
+    if (pkt.index == failover_at) {
+      // Node A dies here; B, which learnt everything A had over the sync protocol, takes
+      // over (its peer flows become its own) before the next packet arrives.
+      (*pair)->Promote();
+    }
+    ReplayNode& node = pkt.index < failover_at ? **a : **b;
+    steps.push_back(node.Step(sc, pkt, clock.Now()));
+    if (pkt.index < failover_at) {
+      if (absl::Status s = (*pair)->Replicate(); !s.ok()) return s;
+    }
+    clock.Advance(options.step_gap_ms * kNanosPerMilli);
+  }
+  return Document(sc, *(*b)->ct, prefill_count, std::move(steps));
 }
 
 }  // namespace ctsync::ctreplay

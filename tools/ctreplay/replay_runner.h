@@ -21,4 +21,11 @@ struct ReplayOptions {
 absl::StatusOr<nlohmann::json> ReplayScenario(const Scenario& scenario,
                                               const ReplayOptions& options);
 
+// The same scenario on two firewalls joined by the real sync protocol over loopback UDP:
+// packets before index `failover_at` go to node A, whose flows replicate to node B; then B
+// is promoted and gets the rest. The record must equal a single kernel's.
+absl::StatusOr<nlohmann::json> ReplayScenarioWithFailover(const Scenario& scenario,
+                                                          const ReplayOptions& options,
+                                                          int failover_at);
+
 }  // namespace ctsync::ctreplay

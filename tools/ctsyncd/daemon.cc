@@ -187,6 +187,9 @@ absl::Status Daemon::Impl::Init() {
     // The restore emitted NEW events for what is already on disk: not worth writing again.
     while (engine->events().Pop()) {
     }
+    // Restored flows are provisional until keepalived makes this node active: if the peer
+    // is active, its versions win (and ours are never sent back to it).
+    if (!cfg.sync_links.empty()) external->AdoptLocal(0);
   }
 
   PacketSocketOptions pso;
@@ -347,7 +350,10 @@ std::string Daemon::Impl::Demote() {
   // Stop answering for the VIPs before anything else.
   for (const auto& [iface, v] : vips) loop->RemoveVirtualAddress(iface, v.family, v.address);
   active.store(false);
-  return "backup\n";
+  // What this node held is now the new active's to decide: its updates replace our
+  // copies, and we never announce them again.
+  const size_t n = external->AdoptLocal(0);
+  return absl::StrCat("backup (", n, " flows now provisional)\n");
 }
 
 absl::StatusOr<std::string> Daemon::Impl::Handle(const std::vector<std::string>& a) {

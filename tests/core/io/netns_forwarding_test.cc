@@ -54,25 +54,33 @@ class NetnsForwardingTest : public ::testing::Test {
     ASSERT_TRUE(ns_->Ip(c, "route add default via 192.0.2.1"));
     ASSERT_TRUE(ns_->Ip(s, "addr add 198.51.100.20/24 dev eth0"));
     ASSERT_TRUE(ns_->Ip(s, "route add default via 198.51.100.1"));
+    ASSERT_TRUE(ns_->Ip(c, "addr add 2001:db8:1::10/64 dev eth0 nodad"));
+    ASSERT_TRUE(ns_->Ip(c, "-6 route add default via 2001:db8:1::1"));
+    ASSERT_TRUE(ns_->Ip(s, "addr add 2001:db8:2::20/64 dev eth0 nodad"));
+    ASSERT_TRUE(ns_->Ip(s, "-6 route add default via 2001:db8:2::1"));
 
     // f's topology as ctsyncd would load it; the kernel of f has no addresses at all.
     Topology t;
-    auto iface = [&](const char* name, const char* addr) {
+    auto iface = [&](const char* name, const char* v4, const char* v6) {
       Interface i;
       i.name = name;
       i.mac = *ParseMac(ns_->MacOf(f, name));
-      InterfaceAddress a;
-      a.address = *IpAddress::Parse(addr, &a.family);
-      a.prefix_len = 24;
-      i.addresses = {a};
+      InterfaceAddress a4, a6;
+      a4.address = *IpAddress::Parse(v4, &a4.family);
+      a4.prefix_len = 24;
+      a6.address = *IpAddress::Parse(v6, &a6.family);
+      a6.prefix_len = 64;
+      i.addresses = {a4, a6};
       return i;
     };
-    ASSERT_TRUE(t.AddInterface(iface("lan0", "192.0.2.1")).ok());
-    ASSERT_TRUE(t.AddInterface(iface("wan0", "198.51.100.1")).ok());
+    ASSERT_TRUE(t.AddInterface(iface("lan0", "192.0.2.1", "2001:db8:1::1")).ok());
+    ASSERT_TRUE(t.AddInterface(iface("wan0", "198.51.100.1", "2001:db8:2::1")).ok());
     const std::string client_mac = ns_->MacOf(c, "eth0");
     const std::string server_mac = ns_->MacOf(s, "eth0");
     ASSERT_TRUE(t.AddNeighbour("192.0.2.10", client_mac, "lan0").ok());
     ASSERT_TRUE(t.AddNeighbour("198.51.100.20", server_mac, "wan0").ok());
+    ASSERT_TRUE(t.AddNeighbour("2001:db8:1::10", client_mac, "lan0").ok());
+    ASSERT_TRUE(t.AddNeighbour("2001:db8:2::20", server_mac, "wan0").ok());
     // A next hop whose kernel drops what it gets (not its address, no forwarding): the
     // throughput sink.
     ASSERT_TRUE(t.AddNeighbour("198.51.100.30", server_mac, "wan0").ok());
@@ -147,6 +155,48 @@ TEST_F(NetnsForwardingTest, UdpRequestAndReplyCrossTheUserspaceFirewall) {
   EXPECT_EQ(pipeline_->counters().tx_frames, 2u);
   EXPECT_EQ(conntrack_->table().confirmed_count(), 1u);
   EXPECT_GE(loop_->responder().counters().arp_requests_answered, 2u);  // both kernels asked
+}
+
+// IPv6: the client kernel finds its gateway by Neighbour Solicitation.
+TEST_F(NetnsForwardingTest, Udp6RequestAndReplyCrossTheUserspaceFirewall) {
+  auto v6 = [](const char* addr, uint16_t port) {
+    sockaddr_in6 s{};
+    s.sin6_family = AF_INET6;
+    s.sin6_port = htons(port);
+    inet_pton(AF_INET6, addr, &s.sin6_addr);
+    return s;
+  };
+  const int server = InNetns(ns_->name(kServer), [] {
+    return socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  });
+  const int client = InNetns(ns_->name(kClient), [] {
+    return socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  });
+  ASSERT_GE(server, 0);
+  ASSERT_GE(client, 0);
+  sockaddr_in6 any = v6("::", 7000);
+  ASSERT_EQ(bind(server, reinterpret_cast<sockaddr*>(&any), sizeof(any)), 0);
+  sockaddr_in6 to = v6("2001:db8:2::20", 7000);
+  ASSERT_EQ(sendto(client, "ping6", 5, 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)), 5);
+  char buf[64];
+  sockaddr_in6 from{};
+  socklen_t from_len = sizeof(from);
+  ssize_t n = -1;
+  ASSERT_TRUE(RunUntil([&] {
+    n = recvfrom(server, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &from_len);
+    return n > 0;
+  }));
+  EXPECT_EQ(std::string(buf, n), "ping6");
+  ASSERT_EQ(sendto(server, "pong6", 5, 0, reinterpret_cast<sockaddr*>(&from), from_len), 5);
+  ASSERT_TRUE(RunUntil([&] {
+    n = recv(client, buf, sizeof(buf), 0);
+    return n > 0;
+  }));
+  EXPECT_EQ(std::string(buf, n), "pong6");
+  close(server);
+  close(client);
+  EXPECT_GE(loop_->responder().counters().ns_answered, 2u);
+  EXPECT_EQ(conntrack_->table().confirmed_count(), 1u);
 }
 
 // A TCP bulk transfer: handshake, window tracking and many full-size segments.
