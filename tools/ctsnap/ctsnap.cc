@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
@@ -236,6 +237,9 @@ int List(const CommonOptions& o, std::ostream& out, std::ostream& err) {
     err << Usage();
     return kError;
   }
+  std::error_code ec;
+  if (!std::filesystem::is_directory(o.positional[0], ec))
+    return Fail(err, absl::NotFoundError(absl::StrCat(o.positional[0], ": no such directory")));
   absl::StatusOr<std::vector<storage::SnapshotInfo>> list = storage::ListSnapshots(o.positional[0]);
   if (!list.ok()) return Fail(err, list.status());
   nlohmann::json arr = nlohmann::json::array();

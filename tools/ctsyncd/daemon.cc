@@ -184,6 +184,18 @@ absl::Status Daemon::Impl::Init() {
     log.Info(absl::StrFormat("restored %u live and %u external flows from %s (%u expired, %u corrupt)",
                              live.inserted, ext, so.path, restored.expired, restored.corrupt));
     for (const std::string& e : restored.errors) log.Warning("restore: " + e);
+    // What is on disk may lag the wire by the store's sync window, and a TCP window that
+    // far behind would make the next segments INVALID. Like the kernel does for a
+    // connection it picks up mid-stream, restored TCP flows re-learn both windows from
+    // their next segments; state, NAT binding and ASSURED are kept.
+    engine->table().ForEach([&](FlowIndex idx, const Flow&) {
+      Flow& f = engine->table().flow(idx);
+      if (f.proto() != kProtoTcp) return;
+      for (TcpDirState& d : f.tcp.seen) {
+        d.td_maxwin = 0;
+        d.flags &= static_cast<uint8_t>(~kTcpFlagMaxackSet);
+      }
+    });
     // The restore emitted NEW events for what is already on disk: not worth writing again.
     while (engine->events().Pop()) {
     }

@@ -163,6 +163,9 @@ TEST_F(CtsnapTest, BadArgumentsAreClearErrors) {
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("no such store, snapshot or export file"), std::string::npos) << r.err;
   EXPECT_EQ(Ctsnap({"frobnicate"}).rc, 2);
+  r = Ctsnap({"list", dir_.Sub("nothing-here")});
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("no such directory"), std::string::npos) << r.err;
   EXPECT_EQ(Ctsnap({"show", snap1_, "--bogus"}).rc, 2);
 }
 
