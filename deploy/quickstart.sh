@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # The main job, from a fresh checkout: installs dependencies, builds (Release), and runs the
-# most complete end-to-end thing ctsync does today: every recorded kernel scenario replayed
-# through the engine (ctreplay) and compared with what the real kernel did.
-# (Once the failover drill lands, this runs deploy/drill.sh instead.)
+# failover drill (deploy/drill.sh) on its embedded default: two ctsyncd firewalls with
+# keepalived in network namespaces, SNAT of a LAN to a WAN virtual IP, a TCP and a UDP
+# stream through the NAT, 10k extra synced flows, and three rounds (kill -9 of the active,
+# its links cut, cold restart of both). Prints a table per round and writes SVG plots.
+# Needs root (network namespaces). Arguments go to deploy/drill.sh (e.g. --flows 1000000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+if [[ $(id -u) -ne 0 ]]; then
+  echo "quickstart: the failover drill builds network namespaces and needs root" >&2
+  exit 1
+fi
 deploy/install-deps.sh
 deploy/build.sh release
 echo
-echo "== ctreplay: the recorded kernel corpus (tests/oracle/scenarios) through ctsync's engine"
-exec build/bin/ctreplay "$@" tests/oracle/scenarios
+echo "== ctsync failover drill (deploy/drill.sh $*)"
+exec deploy/drill.sh --out "${CTSYNC_DRILL_OUT:-build/drill}" "$@"
