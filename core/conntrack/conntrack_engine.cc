@@ -352,6 +352,8 @@ CtVerdict ConntrackEngine::In(const ParsedPacket& pkt, absl::Span<const uint8_t>
           });
       if (idx == kNoFlow) {
         ++st.drop;
+        if (options_.log && table_full_log_.Allow(now))
+          options_.log->Log(LogSeverity::kWarning, "nf_conntrack: table full, dropping packet");
         return CtVerdict::kDrop;
       }
       Flow& f = table_->flow(idx);

@@ -20,6 +20,7 @@
 #include "core/conntrack/flow_table.h"
 #include "core/conntrack/tcp_tracker.h"
 #include "core/packet/parsed_packet.h"
+#include "core/util/log_sink.h"
 
 namespace ctsync {
 
@@ -31,6 +32,8 @@ struct ConntrackOptions {
   // Emit an UPDATE whenever a TCP flow's window-tracking state changes (not only its
   // state), so a peer taking over checks windows exactly as this node would have.
   bool replicate_tcp_windows = true;
+  // Where "table full, dropping packet" goes (rate-limited as the kernel's); may be null.
+  LogSink* log = nullptr;
 };
 
 // Where In() runs: the kernel verifies checksums only in PREROUTING.
@@ -128,6 +131,7 @@ class ConntrackEngine {
   void Forget(FlowIndex idx, const Flow& f);
 
   FlowEventRing events_;
+  RateLimit table_full_log_;
   std::vector<FlowIndex> pending_kills_;
   ExpectationTable expectations_;
   ExpectedFn expected_fn_;

@@ -14,6 +14,7 @@
 
 #include "core/conntrack/conntrack_engine.h"
 #include "ctsync/flow.pb.h"
+#include "google/protobuf/stubs/logging.h"
 #include "proto/flow_codec.h"
 #include "tests/fuzz/fuzz_input.h"
 #include "tests/fuzz/known_bugs.h"
@@ -61,6 +62,12 @@ void CheckReencode(const codec::DecodedFlow& d) {
 
 }  // namespace
 }  // namespace ctsync::fuzz
+
+// Malformed strings are the point here: protobuf's complaint per parse would flood the log.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  google::protobuf::SetLogHandler(nullptr);
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace ctsync;

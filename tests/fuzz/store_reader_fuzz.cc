@@ -21,6 +21,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/conntrack/conntrack_engine.h"
+#include "google/protobuf/stubs/logging.h"
 #include "storage/export_file.h"
 #include "storage/record_format.h"
 #include "storage/restore.h"
@@ -102,6 +103,12 @@ void Restore(storage::RestoredFlows flows) {
 
 }  // namespace
 }  // namespace ctsync::fuzz
+
+// Malformed strings are the point here: protobuf's complaint per parse would flood the log.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  google::protobuf::SetLogHandler(nullptr);
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace ctsync;

@@ -3,6 +3,7 @@
 // signed overflow for an authentic peer's absurd wall time. With wrapping arithmetic a
 // batch from the far past gets age 0 instead of the max_batch_age cap, so its flows keep
 // their full timeout.
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -18,7 +19,9 @@ namespace {
 
 constexpr char kKey[] = "replicator-regression-test-key-0";
 
-TEST(ReplicatorRegressionTest, BatchFromTheFarPastIsAgedByTheCap) {
+// Delivers one authentic DATA batch written at `batch_wall_ms` holding a NEW of a flow with
+// 432000 s left; returns the remaining lifetime the receiver gave it (-1: not applied).
+Nanos RemainingAfterDelivery(int64_t batch_wall_ms, Nanos* max_batch_age) {
   ManualClock clock;
   ReplicatorOptions o;
   o.node_id = 1;
@@ -29,18 +32,18 @@ TEST(ReplicatorRegressionTest, BatchFromTheFarPastIsAgedByTheCap) {
   cb.send = [](absl::Span<const uint8_t>) {};
   cb.apply = [&](const PeerFlowUpdate& u) { applied.push_back(u); };
   auto r = Replicator::Create(o, std::move(cb), clock);
-  ASSERT_TRUE(r.ok()) << r.status();
+  if (!r.ok()) return -1;
+  *max_batch_age = o.max_batch_age;
 
   const Nanos now = clock.Now();
   const Flow f = testing::MakeTcpNatFlow(0, now);  // 432000 s left
   proto::Batch b;
   b.set_stream_seq(1);
-  // -1.5 * 2^63 / 1e6 ms: times 1e6 it wraps to +2^62 ns, later than the wall clock.
-  b.set_wall_time_ms(-13'835'058'055'282'164);
+  b.set_wall_time_ms(batch_wall_ms);
   EncodeFlowUpdate(testing::MakeEvent(FlowEventType::kNew, f, now), now, clock.WallNanos(),
                    b.wall_time_ms(), b.add_updates());
   std::string payload;
-  ASSERT_TRUE(b.SerializeToString(&payload));
+  if (!b.SerializeToString(&payload)) return -1;
   WireHeader h;
   h.type = MsgType::kData;
   h.node_id = 2;
@@ -50,11 +53,20 @@ TEST(ReplicatorRegressionTest, BatchFromTheFarPastIsAgedByTheCap) {
   EncodeDatagram(
       h, absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()),
       absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(kKey), sizeof(kKey) - 1), &datagram);
-  ASSERT_TRUE((*r)->OnDatagram(
-      absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(datagram.data()), datagram.size())));
+  (*r)->OnDatagram(
+      absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(datagram.data()), datagram.size()));
+  return applied.size() == 1 ? applied[0].decoded.remaining : -1;
+}
 
-  ASSERT_EQ(applied.size(), 1u);
-  EXPECT_EQ(applied[0].decoded.remaining, 432000 * kNanosPerSecond - o.max_batch_age);
+TEST(ReplicatorRegressionTest, BatchFromLongAgoIsAgedByTheCap) {
+  Nanos cap = 0;
+  EXPECT_EQ(RemainingAfterDelivery(0, &cap), 432000 * kNanosPerSecond - cap);  // 1970
+}
+
+TEST(ReplicatorRegressionTest, BatchFromTheFarPastIsAgedByTheCap) {
+  Nanos cap = 0;
+  // -1.5 * 2^63 / 1e6 ms: times 1e6 it wraps to +2^62 ns, later than the wall clock.
+  EXPECT_EQ(RemainingAfterDelivery(-13'835'058'055'282'164, &cap), 432000 * kNanosPerSecond - cap);
 }
 
 }  // namespace

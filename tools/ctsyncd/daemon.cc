@@ -58,6 +58,25 @@ std::string WithPort(const std::string& peer, uint16_t port) {
 
 }  // namespace
 
+// Engine messages (table full, ...) into the daemon's log.
+class EngineLog : public LogSink {
+ public:
+  explicit EngineLog(const Logger& log) : log_(log) {}
+  void Log(LogSeverity sev, std::string_view m) override {
+    const std::string text(m);
+    if (sev == LogSeverity::kError) {
+      log_.Error(text);
+    } else if (sev == LogSeverity::kWarning) {
+      log_.Warning(text);
+    } else {
+      log_.Info(text);
+    }
+  }
+
+ private:
+  const Logger& log_;
+};
+
 class Daemon::Impl {
  public:
   explicit Impl(const DaemonConfig& c) : cfg(c), log(ParseLevel(c.log_level)) {}
@@ -99,6 +118,7 @@ class Daemon::Impl {
 
   DaemonConfig cfg;
   Logger log;
+  EngineLog engine_log{log};
   Clock& clock = SystemClock::Get();
   std::unique_ptr<ConntrackEngine> engine;
   std::unique_ptr<NatEngine> nat;
@@ -136,6 +156,7 @@ absl::Status Daemon::Impl::Init() {
     return absl::InvalidArgumentError(absl::StrCat(cfg.path, ": ", s.message()));
   co.hash_seed = static_cast<uint64_t>(clock.WallNanos()) ^ (uint64_t{cfg.node_id} << 32);
   co.event_ring_capacity = 1 << 20;
+  co.log = &engine_log;
   ASSIGN_OR_RETURN(engine, ConntrackEngine::Create(co, clock.Now()));
   nat = std::make_unique<NatEngine>(NatOptions{co.hash_seed}, engine.get());
   PipelineOptions po;
