@@ -8,11 +8,12 @@
 # Corpora grow under build-fuzz/corpus/<target> (kept between runs, seeds added each run);
 # crashing inputs land in build-fuzz/crashes/<target>/ and logs in build-fuzz/logs/.
 # Exits non-zero if any target crashed in this run (or the build failed).
-# Environment: FUZZ_JOBS (build parallelism, default 2), FUZZ_RSS_MB (default 2048).
+# Environment: FUZZ_JOBS (build parallelism, default 2), FUZZ_RSS_MB (default 2048),
+# FUZZ_BUILD_DIR (default build-fuzz).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-BUILD=$ROOT/build-fuzz
+BUILD=${FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
 SECONDS_PER_TARGET=${1:-60}
 shift || true
 ALL_TARGETS=(packet_pipeline_fuzz rules_parser_fuzz config_parser_fuzz sync_datagram_fuzz

@@ -1,5 +1,7 @@
 #include "proto/flow_codec.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace ctsync::codec {
@@ -125,10 +127,17 @@ absl::Status FlowFromProto(const proto::Flow& in, Nanos now, Nanos age, DecodedF
   f.zone = static_cast<uint16_t>(in.zone());
   f.mark = in.mark();
   f.id = in.id();
-  if (in.timeout_ms() < 0) return absl::InvalidArgumentError("negative timeout");
-  out->remaining = in.timeout_ms() * kNanosPerMilli - std::max<Nanos>(0, age);
+  // Lifetimes beyond any sysctl's range (and ages beyond a century) are garbage, and would
+  // overflow the nanosecond arithmetic below.
+  constexpr int64_t kMaxTimeoutMs = int64_t{1} << 40;  // ~35 years
+  if (in.timeout_ms() < 0 || in.timeout_ms() > kMaxTimeoutMs)
+    return absl::InvalidArgumentError("timeout out of range");
+  const int64_t age_ms = in.wall_time_ms() - in.created_wall_ms();
+  if (age_ms < -kMaxTimeoutMs || age_ms > kMaxTimeoutMs)
+    return absl::InvalidArgumentError("creation time out of range");
+  out->remaining = in.timeout_ms() * kNanosPerMilli - std::clamp<Nanos>(age, 0, kMaxTimeoutMs * kNanosPerMilli);
   f.expires = now + out->remaining;
-  f.created = now - std::max<Nanos>(0, (in.wall_time_ms() - in.created_wall_ms())) * kNanosPerMilli;
+  f.created = now - std::max<int64_t>(0, age_ms) * kNanosPerMilli;
   if (f.tuple[0].proto == kProtoTcp) {
     const proto::TcpState& t = in.tcp();
     if (t.state() >= static_cast<uint32_t>(TcpState::kMax))

@@ -111,28 +111,27 @@ absl::Status ReadExportFile(const std::string& path, proto::ExportHeader* header
     char head[kFrameHeader];
     in.read(head, kFrameHeader);
     if (in.gcount() == 0)
-      return absl::DataLossError(absl::StrCat(path, ": truncated after ", index,
-                                              " records (no trailer)"));
+      return absl::DataLossError(
+          absl::StrCat(path, ": truncated after ", index, " records (no trailer)"));
     if (static_cast<size_t>(in.gcount()) != kFrameHeader)
-      return absl::DataLossError(absl::StrCat(path, ": truncated inside a frame header at byte ",
-                                              offset));
+      return absl::DataLossError(
+          absl::StrCat(path, ": truncated inside a frame header at byte ", offset));
     const char type = head[0];
     const uint32_t len = GetLe32(head + 1);
     const uint32_t crc = GetLe32(head + 5);
     if (type != 'H' && type != 'R' && type != 'T')
-      return absl::DataLossError(absl::StrFormat("%s: unknown frame type 0x%02x at byte %d",
-                                                 path, static_cast<uint8_t>(type), offset));
+      return absl::DataLossError(absl::StrFormat("%s: unknown frame type 0x%02x at byte %d", path,
+                                                 static_cast<uint8_t>(type), offset));
     // A damaged length must not make us allocate gigabytes.
     if (offset + kFrameHeader + len > file_size)
-      return absl::DataLossError(absl::StrCat(path, ": truncated inside the frame at byte ",
-                                              offset, " (it needs ", len, " bytes, the file has ",
+      return absl::DataLossError(absl::StrCat(path, ": truncated inside the frame at byte ", offset,
+                                              " (it needs ", len, " bytes, the file has ",
                                               file_size - offset - kFrameHeader, ")"));
     payload.resize(len);
     in.read(payload.data(), len);
     if (static_cast<uint64_t>(in.gcount()) != len)
-      return absl::DataLossError(absl::StrCat(path, ": truncated inside the frame at byte ",
-                                              offset, " (", in.gcount(), " of ", len,
-                                              " bytes)"));
+      return absl::DataLossError(absl::StrCat(path, ": truncated inside the frame at byte ", offset,
+                                              " (", in.gcount(), " of ", len, " bytes)"));
     const bool crc_ok = Crc32c(payload) == crc;
     if (type == 'H') {
       proto::ExportHeader h;
@@ -152,9 +151,9 @@ absl::Status ReadExportFile(const std::string& path, proto::ExportHeader* header
       v.offset = offset;
       proto::ExportRecord r;
       if (!crc_ok) {
-        v.status = absl::DataLossError(absl::StrFormat(
-            "record %d at byte %d: checksum mismatch (stored %08x, computed %08x)", v.index,
-            offset, crc, Crc32c(payload)));
+        v.status = absl::DataLossError(
+            absl::StrFormat("record %d at byte %d: checksum mismatch (stored %08x, computed %08x)",
+                            v.index, offset, crc, Crc32c(payload)));
       } else if (!r.ParseFromString(payload)) {
         v.status = absl::DataLossError(
             absl::StrFormat("record %d at byte %d: does not parse", v.index, offset));
@@ -168,10 +167,11 @@ absl::Status ReadExportFile(const std::string& path, proto::ExportHeader* header
       if (!crc_ok || !t.ParseFromString(payload))
         return absl::DataLossError(absl::StrCat(path, ": bad trailer frame at byte ", offset));
       if (t.records() != index)
-        return absl::DataLossError(absl::StrCat(path, ": trailer says ", t.records(),
-                                                " records, file has ", index));
+        return absl::DataLossError(
+            absl::StrCat(path, ": trailer says ", t.records(), " records, file has ", index));
       if (t.records_crc32c() != records_crc)
-        return absl::DataLossError(absl::StrCat(path, ": record checksums disagree with the trailer"));
+        return absl::DataLossError(
+            absl::StrCat(path, ": record checksums disagree with the trailer"));
       if (in.peek() != std::char_traits<char>::eof())
         return absl::DataLossError(absl::StrCat(path, ": data after the trailer"));
       return absl::OkStatus();

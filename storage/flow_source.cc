@@ -31,19 +31,21 @@ absl::StatusOr<std::unique_ptr<FlowSource>> FlowSource::Open(const std::string& 
   if (path.size() > 4 && path.compare(path.size() - 4, 4, ".tmp") == 0)
     return absl::FailedPreconditionError(
         absl::StrCat(path, ": incomplete snapshot (the checkpoint was interrupted)"));
-  const bool snapshot = fs::exists(fs::path(path) / kManifestFile, ec) ||
-                        !fs::exists(fs::path(path) / "LOCK", ec);
+  const bool snapshot =
+      fs::exists(fs::path(path) / kManifestFile, ec) || !fs::exists(fs::path(path) / "LOCK", ec);
   if (snapshot) {
     src->kind_ = Kind::kSnapshot;
     absl::StatusOr<proto::SnapshotManifest> m = ReadManifest(path);
-    if (!m.ok()) return absl::Status(m.status().code(), absl::StrCat("snapshot ", path, ": ", m.status().message()));
+    if (!m.ok())
+      return absl::Status(m.status().code(),
+                          absl::StrCat("snapshot ", path, ": ", m.status().message()));
     // Cheap structural check before RocksDB reads anything: every file there, full size.
     for (const proto::SnapshotFile& f : m->files()) {
       const fs::path file = fs::path(path) / f.name();
       const uint64_t size = fs::file_size(file, ec);
       if (ec)
-        return absl::DataLossError(
-            absl::StrCat("snapshot ", path, ": file ", f.name(), " listed in the manifest is missing"));
+        return absl::DataLossError(absl::StrCat("snapshot ", path, ": file ", f.name(),
+                                                " listed in the manifest is missing"));
       if (size != f.size())
         return absl::DataLossError(absl::StrCat("snapshot ", path, ": file ", f.name(), " is ",
                                                 size, " bytes, the manifest says ", f.size(),
@@ -86,15 +88,15 @@ absl::Status FlowSource::ForEach(const std::function<void(const SourceRecord&)>&
     });
   }
   for (Stream s : {Stream::kLive, Stream::kExternal}) {
-    absl::Status st = internal::ForEachRawRecord(*db_, s, [&](std::string_view key,
-                                                              std::string_view value) {
-      rec.stream = s;
-      rec.name = DescribeFlowKey(key);
-      rec.key.assign(key.data(), key.size());
-      rec.status = DecodeFlowValue(key, value, &rec.flow);
-      fn(rec);
-      return true;
-    });
+    absl::Status st =
+        internal::ForEachRawRecord(*db_, s, [&](std::string_view key, std::string_view value) {
+          rec.stream = s;
+          rec.name = DescribeFlowKey(key);
+          rec.key.assign(key.data(), key.size());
+          rec.status = DecodeFlowValue(key, value, &rec.flow);
+          fn(rec);
+          return true;
+        });
     if (!st.ok()) return st;
   }
   return absl::OkStatus();

@@ -19,9 +19,9 @@ namespace ctsync::storage {
 
 struct SourceRecord {
   Stream stream = Stream::kLive;
-  std::string name;   // the record named for messages (its key, or its export index)
-  std::string key;    // EncodeFlowKey of the flow (empty when the record is bad)
-  proto::Flow flow;   // meaningful when status is OK
+  std::string name;  // the record named for messages (its key, or its export index)
+  std::string key;   // EncodeFlowKey of the flow (empty when the record is bad)
+  proto::Flow flow;  // meaningful when status is OK
   absl::Status status;
 };
 

@@ -1,5 +1,7 @@
 #include "storage/flow_store.h"
 
+#include <optional>
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -24,7 +26,9 @@ struct FlowStore::Op {
   FlowEventType type = FlowEventType::kNew;
   Nanos time = 0;
   Flow flow;
-  std::unique_ptr<proto::Flow> message;                // kProto
+  std::optional<SeqAdjust> seq_adjust;  // kEvent: what FlowEvent carried beside the flow
+  std::optional<Tuple> master;
+  std::unique_ptr<proto::Flow> message;               // kProto
   std::unique_ptr<std::vector<proto::Flow>> rewrite;  // kRewrite
 };
 
@@ -38,10 +42,10 @@ absl::StatusOr<std::unique_ptr<FlowStore>> FlowStore::Create(const FlowStoreOpti
     return absl::InvalidArgumentError("flow store: sync_interval must be > 0");
   std::error_code ec;
   if (options.create_if_missing) fs::create_directories(options.path, ec);
-  absl::StatusOr<internal::StoreDb> db = internal::OpenStoreDb(
-      options.path, {.read_only = false,
-                     .create_if_missing = options.create_if_missing,
-                     .write_buffer_bytes = options.write_buffer_bytes});
+  absl::StatusOr<internal::StoreDb> db =
+      internal::OpenStoreDb(options.path, {.read_only = false,
+                                           .create_if_missing = options.create_if_missing,
+                                           .write_buffer_bytes = options.write_buffer_bytes});
   if (!db.ok()) return db.status();
   const std::string version = internal::ReadMeta(*db, kMetaFormatVersion);
   uint32_t v = 0;
@@ -52,15 +56,14 @@ absl::StatusOr<std::unique_ptr<FlowStore>> FlowStore::Create(const FlowStoreOpti
   const std::string stored_node = internal::ReadMeta(*db, kMetaNodeId);
   if (!stored_node.empty() && stored_node != options.node_id)
     return absl::FailedPreconditionError(absl::StrCat("flow store ", options.path,
-                                                      " belongs to node '", stored_node,
-                                                      "', not '", options.node_id, "'"));
+                                                      " belongs to node '", stored_node, "', not '",
+                                                      options.node_id, "'"));
   rocksdb::WriteBatch meta;
   meta.Put(db->meta(), kMetaNodeId, options.node_id);
   meta.Put(db->meta(), kMetaFormatVersion, std::to_string(kStoreFormatVersion));
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  if (absl::Status s = FromRocksDb(db->db->Write(wo, &meta), "write store meta"); !s.ok())
-    return s;
+  if (absl::Status s = FromRocksDb(db->db->Write(wo, &meta), "write store meta"); !s.ok()) return s;
   if (!options.snapshot_root.empty()) {
     fs::create_directories(fs::path(options.snapshot_root) / kSnapshotsDir, ec);
     if (ec)
@@ -114,6 +117,8 @@ size_t FlowStore::EnqueueBatch(Stream stream, absl::Span<const FlowEvent> events
       op.type = e.type;
       op.time = e.time;
       op.flow = e.flow;
+      if (e.has_seq_adjust) op.seq_adjust = e.seq_adjust;
+      if (e.has_master) op.master = e.master;
       if (!PushLocked(std::move(op))) {
         // The rest would be refused too; count them all so the drop is visible.
         counters_.dropped_queue_full += events.size() - accepted - 1;
@@ -276,7 +281,9 @@ void FlowStore::WriteOps(std::vector<Op>& ops) {
       }
       const proto::Flow* m = op.message.get();
       if (op.kind == Op::Kind::kEvent) {
-        codec::FlowToProto(op.flow, op.time, op.time + wall_offset, {}, &msg);
+        const codec::FlowExtras extras{op.seq_adjust ? &*op.seq_adjust : nullptr,
+                                       op.master ? &*op.master : nullptr};
+        codec::FlowToProto(op.flow, op.time, op.time + wall_offset, extras, &msg);
         m = &msg;
       }
       body.clear();
@@ -368,11 +375,11 @@ absl::StatusOr<RestoredFlows> FlowStore::Restore(Nanos now, Nanos wall_now) cons
   const unsigned cores = std::max(2u, std::thread::hardware_concurrency());
   ParallelRestoreCollector collector(now, wall_now, std::min(cores - 1, 7u));
   for (Stream s : {Stream::kLive, Stream::kExternal}) {
-    absl::Status st = internal::ForEachRawRecord(db_, s, [&](std::string_view k,
-                                                             std::string_view v) {
-      collector.AddRecord(s, k, v);
-      return true;
-    });
+    absl::Status st =
+        internal::ForEachRawRecord(db_, s, [&](std::string_view k, std::string_view v) {
+          collector.AddRecord(s, k, v);
+          return true;
+        });
     // RocksDB's own corruption (a bad block) stops the walk: report it, keep what was read.
     if (!st.ok()) collector.AddError(std::string(st.message()));
   }
@@ -398,8 +405,8 @@ absl::StatusOr<SnapshotInfo> FlowStore::TakeSnapshot(const std::string& reason) 
   info.sequence = seq;
   info.path = (fs::path(options_.snapshot_root) / kSnapshotsDir / info.name).string();
   rocksdb::Checkpoint* raw = nullptr;
-  if (absl::Status s = FromRocksDb(rocksdb::Checkpoint::Create(db_.db.get(), &raw),
-                                   "create checkpoint object");
+  if (absl::Status s =
+          FromRocksDb(rocksdb::Checkpoint::Create(db_.db.get(), &raw), "create checkpoint object");
       !s.ok())
     return fail(s);
   std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);

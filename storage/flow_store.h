@@ -46,13 +46,13 @@ enum class SyncPolicy : uint8_t {
 };
 
 struct FlowStoreOptions {
-  std::string path;                       // the store directory (RocksDB); required
-  std::string node_id;                    // written to the meta column family; required
-  Clock* clock = nullptr;                 // required: sync timing, event wall times
+  std::string path;        // the store directory (RocksDB); required
+  std::string node_id;     // written to the meta column family; required
+  Clock* clock = nullptr;  // required: sync timing, event wall times
   SyncPolicy sync = SyncPolicy::kInterval;
   Nanos sync_interval = 100 * kNanosPerMilli;  // kInterval only
-  size_t queue_capacity = 1 << 20;        // events waiting for the writer; then drops
-  size_t max_batch = 8192;                // events per WriteBatch
+  size_t queue_capacity = 1 << 20;             // events waiting for the writer; then drops
+  size_t max_batch = 8192;                     // events per WriteBatch
   // How long the writer waits for a batch to fill before writing a partial one (real
   // time: this only paces the thread, it decides nothing).
   Nanos max_batch_delay = 2 * kNanosPerMilli;
@@ -63,8 +63,8 @@ struct FlowStoreOptions {
   std::function<void(uint64_t committed_events)> on_commit;
   // Snapshots: <snapshot_root>/snapshots/<time>-<seq>/. Empty root: no snapshots.
   std::string snapshot_root;
-  size_t snapshot_retain = 5;             // complete snapshots kept (newest first)
-  Nanos snapshot_interval = 0;            // 0: no scheduled snapshots
+  size_t snapshot_retain = 5;   // complete snapshots kept (newest first)
+  Nanos snapshot_interval = 0;  // 0: no scheduled snapshots
   bool snapshot_on_close = true;
 };
 
@@ -76,11 +76,11 @@ struct FlowStoreCounters {
   uint64_t committed = 0;           // events written (and synced as the policy says)
   uint64_t coalesced = 0;           // of those, superseded by a later event in their batch
   uint64_t batches = 0;
-  uint64_t write_errors = 0;        // batches RocksDB refused (disk full, read-only, ...)
-  uint64_t lost_to_errors = 0;      // events in those batches
-  uint64_t syncs = 0;               // explicit WAL syncs (kInterval, Flush)
+  uint64_t write_errors = 0;    // batches RocksDB refused (disk full, read-only, ...)
+  uint64_t lost_to_errors = 0;  // events in those batches
+  uint64_t syncs = 0;           // explicit WAL syncs (kInterval, Flush)
   uint64_t sync_errors = 0;
-  uint64_t rewrites = 0;            // full stream rewrites applied
+  uint64_t rewrites = 0;  // full stream rewrites applied
   uint64_t snapshots = 0;
   uint64_t snapshot_errors = 0;
 };
@@ -141,24 +141,24 @@ class FlowStore {
   internal::StoreDb db_;
 
   mutable std::mutex mu_;
-  std::condition_variable work_cv_;   // writer waits here
-  std::condition_variable done_cv_;   // Flush waits here
-  std::vector<Op> queue_;             // guarded by mu_
-  size_t queued_events_ = 0;          // guarded by mu_ (rewrites count 0 toward capacity)
-  uint64_t pushed_ops_ = 0;           // guarded by mu_
-  uint64_t processed_ops_ = 0;        // guarded by mu_
+  std::condition_variable work_cv_;      // writer waits here
+  std::condition_variable done_cv_;      // Flush waits here
+  std::vector<Op> queue_;                // guarded by mu_
+  size_t queued_events_ = 0;             // guarded by mu_ (rewrites count 0 toward capacity)
+  uint64_t pushed_ops_ = 0;              // guarded by mu_
+  uint64_t processed_ops_ = 0;           // guarded by mu_
   uint64_t sync_requested_through_ = 0;  // guarded by mu_: Flush wants a sync
   uint64_t synced_through_ = 0;          // guarded by mu_
-  bool stop_ = false;                 // guarded by mu_
+  bool stop_ = false;                    // guarded by mu_
   bool needs_rewrite_[kStreamCount] = {false, false};  // guarded by mu_
-  absl::Status pending_error_;        // guarded by mu_: for the next Flush
-  FlowStoreCounters counters_;        // guarded by mu_
+  absl::Status pending_error_;                         // guarded by mu_: for the next Flush
+  FlowStoreCounters counters_;                         // guarded by mu_
 
-  std::mutex snapshot_mu_;            // one snapshot at a time
+  std::mutex snapshot_mu_;  // one snapshot at a time
   std::mutex sched_mu_;
   std::condition_variable sched_cv_;
-  bool sched_stop_ = false;           // guarded by sched_mu_
-  bool closed_ = false;               // control thread only
+  bool sched_stop_ = false;  // guarded by sched_mu_
+  bool closed_ = false;      // control thread only
 
   // Writer thread only (and Close, after the writer has stopped).
   bool wal_failed_ = false;  // the last write failed; RocksDB must Resume before the next

@@ -71,7 +71,8 @@ std::string DescribeFlowKey(std::string_view key) {
   uint16_t zone;
   Tuple t;
   if (!DecodeFlowKey(key, &zone, &t).ok())
-    return absl::StrCat("key 0x", absl::BytesToHexString(absl::string_view(key.data(), key.size())));
+    return absl::StrCat("key 0x",
+                        absl::BytesToHexString(absl::string_view(key.data(), key.size())));
   const bool v6 = t.family == Family::kIpv6;
   return absl::StrFormat("zone %d %s %s%s%s:%d -> %s%s%s:%d", zone,
                          L4ProtoName(t.proto, ListingFormat::kConntrackL), v6 ? "[" : "",

@@ -1,11 +1,24 @@
 #include "storage/restore.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "storage/flow_source.h"
 
 namespace ctsync::storage {
+
+Nanos RecordAge(Nanos wall_now, int64_t record_wall_ms) {
+  constexpr Nanos kMax = std::numeric_limits<Nanos>::max();
+  int64_t age_ms = 0;
+  if (__builtin_sub_overflow(wall_now / kNanosPerMilli, record_wall_ms, &age_ms)) {
+    // Only a record_wall_ms near the int64 limits gets here.
+    return record_wall_ms < 0 ? kMax : 0;
+  }
+  if (age_ms <= 0) return 0;
+  if (age_ms > kMax / kNanosPerMilli) return kMax;
+  return age_ms * kNanosPerMilli;
+}
 
 void RestoredFlows::Append(RestoredFlows&& more) {
   for (int i = 0; i < kStreamCount; ++i) {
@@ -38,7 +51,7 @@ void RestoreCollector::AddRecord(Stream s, std::string_view key, std::string_vie
 }
 
 void RestoreCollector::AddFlow(Stream s, const proto::Flow& msg) {
-  const Nanos age = std::max<Nanos>(0, wall_now_ - msg.wall_time_ms() * kNanosPerMilli);
+  const Nanos age = RecordAge(wall_now_, msg.wall_time_ms());
   std::vector<codec::DecodedFlow>& out = out_.flows[static_cast<int>(s)];
   codec::DecodedFlow& decoded = out.emplace_back();
   if (absl::Status st = codec::FlowFromProto(msg, now_, age, &decoded); !st.ok()) {
@@ -170,8 +183,7 @@ RestoredFlows ParallelRestoreCollector::Finish() {
   return out;
 }
 
-absl::StatusOr<RestoredFlows> RestoreFromPath(const std::string& path, Nanos now,
-                                              Nanos wall_now) {
+absl::StatusOr<RestoredFlows> RestoreFromPath(const std::string& path, Nanos now, Nanos wall_now) {
   absl::StatusOr<std::unique_ptr<FlowSource>> src = FlowSource::Open(path);
   if (!src.ok()) return src.status();
   RestoreCollector collector(now, wall_now);
@@ -179,8 +191,8 @@ absl::StatusOr<RestoredFlows> RestoreFromPath(const std::string& path, Nanos now
     if (r.status.ok()) {
       collector.AddFlow(r.stream, r.flow);
     } else {
-      collector.AddError(absl::StrCat(StreamName(r.stream), " record ", r.name, ": ",
-                                      r.status.message()));
+      collector.AddError(
+          absl::StrCat(StreamName(r.stream), " record ", r.name, ": ", r.status.message()));
     }
   });
   if (!s.ok()) return s;

@@ -43,6 +43,11 @@ struct RestoredFlows {
   void Append(RestoredFlows&& more);
 };
 
+// How long ago (ns) a record written at wall time `record_wall_ms` was, at `wall_now`: 0
+// for a record from the future (the wall clock stepped back), saturating at the largest
+// Nanos for a time so far back (or a damaged one) that the product would overflow.
+Nanos RecordAge(Nanos wall_now, int64_t record_wall_ms);
+
 // Collects records one at a time (from a store, a snapshot or an export file).
 class RestoreCollector {
  public:
@@ -67,8 +72,7 @@ class RestoreCollector {
 // export file from another node. Records are aged against the wall time
 // they carry, exactly as FlowStore::Restore does. Errors: the source does not open or
 // cannot be walked to the end (truncated export, RocksDB corruption).
-absl::StatusOr<RestoredFlows> RestoreFromPath(const std::string& path, Nanos now,
-                                              Nanos wall_now);
+absl::StatusOr<RestoredFlows> RestoreFromPath(const std::string& path, Nanos now, Nanos wall_now);
 
 // RestoreCollector::AddRecord spread over worker threads: the caller (reading the store)
 // hands over raw records in chunks, `workers` threads check and decode them. Same result,
@@ -104,8 +108,8 @@ class ParallelRestoreCollector {
 
 struct EngineRestoreResult {
   uint64_t inserted = 0;
-  uint64_t clashed = 0;      // a tuple was already taken (AlreadyExists)
-  uint64_t table_full = 0;   // ResourceExhausted: table or hash chain full
+  uint64_t clashed = 0;     // a tuple was already taken (AlreadyExists)
+  uint64_t table_full = 0;  // ResourceExhausted: table or hash chain full
   uint64_t masters_linked = 0;
 };
 

@@ -6,7 +6,8 @@ namespace ctsync::storage {
 
 absl::Status FromRocksDb(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return absl::OkStatus();
-  const std::string msg = absl::StrCat(absl::string_view(what.data(), what.size()), ": ", s.ToString());
+  const std::string msg =
+      absl::StrCat(absl::string_view(what.data(), what.size()), ": ", s.ToString());
   if (s.IsNotFound()) return absl::NotFoundError(msg);
   if (s.IsCorruption()) return absl::DataLossError(msg);
   if (s.IsInvalidArgument()) return absl::InvalidArgumentError(msg);

@@ -144,15 +144,14 @@ absl::StatusOr<proto::SnapshotManifest> ReadManifest(const std::string& dir) {
   const std::string_view body(data->data() + kManifestHeader, len);
   const uint32_t actual = Crc32c(body);
   if (actual != crc)
-    return absl::DataLossError(absl::StrFormat("%s: checksum mismatch (stored %08x, computed %08x)",
-                                               path, crc, actual));
+    return absl::DataLossError(
+        absl::StrFormat("%s: checksum mismatch (stored %08x, computed %08x)", path, crc, actual));
   proto::SnapshotManifest m;
   if (!m.ParseFromArray(body.data(), static_cast<int>(body.size())))
     return absl::DataLossError(absl::StrCat(path, ": checksum ok but the manifest does not parse"));
   if (m.format_version() > kStoreFormatVersion)
-    return absl::FailedPreconditionError(absl::StrCat(path, ": format version ",
-                                                      m.format_version(), " is newer than ",
-                                                      kStoreFormatVersion));
+    return absl::FailedPreconditionError(absl::StrCat(path, ": format version ", m.format_version(),
+                                                      " is newer than ", kStoreFormatVersion));
   return m;
 }
 
@@ -195,27 +194,27 @@ absl::Status DescribeCheckpoint(const std::string& dir, proto::SnapshotManifest*
   uint64_t per_stream[kStreamCount] = {0, 0};
   absl::Status bad;
   for (Stream s : {Stream::kLive, Stream::kExternal}) {
-    absl::Status st = internal::ForEachRawRecord(*db, s, [&](std::string_view key,
-                                                             std::string_view value) {
-      proto::Flow flow;
-      uint32_t crc = 0;
-      absl::Status d = DecodeFlowValue(key, value, &flow, &crc);
-      records_crc = Crc32cExtend(records_crc, &crc, sizeof(crc));
-      ++per_stream[static_cast<int>(s)];
-      if (!d.ok()) {
-        if (bad.ok()) bad = d;
-        return true;
-      }
-      if (s == Stream::kLive) {
-        const uint8_t p = static_cast<uint8_t>(flow.original().proto());
-        const std::string proto_name = L4ProtoName(p, ListingFormat::kConntrackL);
-        ++counts[proto_name];
-        if (p == kProtoTcp)
-          ++counts[absl::StrCat(proto_name, "/",
-                                TcpStateName(static_cast<TcpState>(flow.tcp().state())))];
-      }
-      return true;
-    });
+    absl::Status st =
+        internal::ForEachRawRecord(*db, s, [&](std::string_view key, std::string_view value) {
+          proto::Flow flow;
+          uint32_t crc = 0;
+          absl::Status d = DecodeFlowValue(key, value, &flow, &crc);
+          records_crc = Crc32cExtend(records_crc, &crc, sizeof(crc));
+          ++per_stream[static_cast<int>(s)];
+          if (!d.ok()) {
+            if (bad.ok()) bad = d;
+            return true;
+          }
+          if (s == Stream::kLive) {
+            const uint8_t p = static_cast<uint8_t>(flow.original().proto());
+            const std::string proto_name = L4ProtoName(p, ListingFormat::kConntrackL);
+            ++counts[proto_name];
+            if (p == kProtoTcp)
+              ++counts[absl::StrCat(proto_name, "/",
+                                    TcpStateName(static_cast<TcpState>(flow.tcp().state())))];
+          }
+          return true;
+        });
     if (!st.ok()) return st;
   }
   m->set_live_flows(per_stream[0]);
@@ -279,8 +278,7 @@ absl::Status ApplyRetention(const std::string& root, size_t keep,
       result = absl::UnavailableError(absl::StrCat("remove ", s.path, ": ", ec.message()));
     if (!ec && removed != nullptr) removed->push_back(s.name);
   }
-  if (absl::Status s = internal::SyncDir(SnapshotsFolder(root)); !s.ok() && result.ok())
-    result = s;
+  if (absl::Status s = internal::SyncDir(SnapshotsFolder(root)); !s.ok() && result.ok()) result = s;
   return result;
 }
 
@@ -288,8 +286,8 @@ VerifyReport VerifyStoreDir(const std::string& dir, const std::function<void(uin
   VerifyReport r;
   std::optional<proto::SnapshotManifest> manifest;
   std::error_code ec;
-  const bool is_snapshot = fs::exists(fs::path(dir) / kManifestFile, ec) ||
-                           !fs::exists(fs::path(dir) / "LOCK", ec);
+  const bool is_snapshot =
+      fs::exists(fs::path(dir) / kManifestFile, ec) || !fs::exists(fs::path(dir) / "LOCK", ec);
   if (is_snapshot) {
     absl::StatusOr<proto::SnapshotManifest> m = ReadManifest(dir);
     if (!m.ok()) {
@@ -308,8 +306,8 @@ VerifyReport VerifyStoreDir(const std::string& dir, const std::function<void(uin
                                             " bytes, manifest says ", f.size(),
                                             size < f.size() ? " (truncated)" : ""));
         } else if (crc != f.crc32c()) {
-          r.problems.push_back(absl::StrFormat("file %s: checksum mismatch (manifest %08x, file %08x)",
-                                               f.name(), f.crc32c(), crc));
+          r.problems.push_back(absl::StrFormat(
+              "file %s: checksum mismatch (manifest %08x, file %08x)", f.name(), f.crc32c(), crc));
         }
       }
     }
@@ -326,40 +324,39 @@ VerifyReport VerifyStoreDir(const std::string& dir, const std::function<void(uin
   uint32_t records_crc = 0;
   uint64_t per_stream[kStreamCount] = {0, 0};
   for (Stream s : {Stream::kLive, Stream::kExternal}) {
-    absl::Status st = internal::ForEachRawRecord(*db, s, [&](std::string_view key,
-                                                             std::string_view value) {
-      proto::Flow flow;
-      uint32_t crc = 0;
-      absl::Status d = DecodeFlowValue(key, value, &flow, &crc);
-      records_crc = Crc32cExtend(records_crc, &crc, sizeof(crc));
-      ++per_stream[static_cast<int>(s)];
-      if (d.ok()) {
-        std::string expect;
-        if (!FlowKeyOf(flow, &expect).ok() || expect != key)
-          d = absl::DataLossError("stored under a key that is not its own original tuple");
-      }
-      if (d.ok()) {
-        ++r.records_ok;
-      } else {
-        ++r.records_bad;
-        r.problems.push_back(
-            absl::StrCat(StreamName(s), " record ", DescribeFlowKey(key), ": ", d.message()));
-      }
-      const uint64_t done = r.records_ok + r.records_bad;
-      if (progress && done % 65536 == 0) progress(done);
-      return true;
-    });
+    absl::Status st =
+        internal::ForEachRawRecord(*db, s, [&](std::string_view key, std::string_view value) {
+          proto::Flow flow;
+          uint32_t crc = 0;
+          absl::Status d = DecodeFlowValue(key, value, &flow, &crc);
+          records_crc = Crc32cExtend(records_crc, &crc, sizeof(crc));
+          ++per_stream[static_cast<int>(s)];
+          if (d.ok()) {
+            std::string expect;
+            if (!FlowKeyOf(flow, &expect).ok() || expect != key)
+              d = absl::DataLossError("stored under a key that is not its own original tuple");
+          }
+          if (d.ok()) {
+            ++r.records_ok;
+          } else {
+            ++r.records_bad;
+            r.problems.push_back(
+                absl::StrCat(StreamName(s), " record ", DescribeFlowKey(key), ": ", d.message()));
+          }
+          const uint64_t done = r.records_ok + r.records_bad;
+          if (progress && done % 65536 == 0) progress(done);
+          return true;
+        });
     if (!st.ok()) r.problems.push_back(std::string(st.message()));
   }
   if (manifest) {
     if (manifest->live_flows() != per_stream[0] || manifest->external_flows() != per_stream[1])
-      r.problems.push_back(absl::StrCat("record counts ", per_stream[0], " live + ",
-                                        per_stream[1], " external, manifest says ",
-                                        manifest->live_flows(), " + ",
+      r.problems.push_back(absl::StrCat("record counts ", per_stream[0], " live + ", per_stream[1],
+                                        " external, manifest says ", manifest->live_flows(), " + ",
                                         manifest->external_flows()));
     else if (manifest->records_crc32c() != records_crc)
-      r.problems.push_back(absl::StrFormat(
-          "record set checksum %08x, manifest says %08x", records_crc, manifest->records_crc32c()));
+      r.problems.push_back(absl::StrFormat("record set checksum %08x, manifest says %08x",
+                                           records_crc, manifest->records_crc32c()));
   }
   return r;
 }

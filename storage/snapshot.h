@@ -27,7 +27,7 @@ struct SnapshotInfo {
   std::string path;
   uint64_t sequence = 0;
   bool complete = false;
-  std::string problem;  // why it is not complete
+  std::string problem;               // why it is not complete
   proto::SnapshotManifest manifest;  // meaningful when complete
 };
 

@@ -65,7 +65,11 @@ void Restore(uint32_t implied, int64_t batch_wall_ms, uint32_t created_age_ms,
   if (implied & kImpliedReplyDport) r->set_dport(o->sport());
   if (implied & kImpliedWallTime) {
     f->set_wall_time_ms(batch_wall_ms);
-    f->set_created_wall_ms(batch_wall_ms - created_age_ms);
+    // Saturating: the batch's wall time comes from a peer and may be anything.
+    const int64_t created = batch_wall_ms < INT64_MIN + int64_t{created_age_ms}
+                                ? INT64_MIN
+                                : batch_wall_ms - int64_t{created_age_ms};
+    f->set_created_wall_ms(created);
   }
 }
 
@@ -209,7 +213,9 @@ void EncodeFlowUpdate(const FlowEvent& e, Nanos now, Nanos wall_now, int64_t bat
       return;
   }
   proto::Flow* f = out->mutable_flow();
-  codec::FlowToProto(e.flow, now, wall_now, codec::FlowExtras{}, f);
+  const codec::FlowExtras extras{e.has_seq_adjust ? &e.seq_adjust : nullptr,
+                                 e.has_master ? &e.master : nullptr};
+  codec::FlowToProto(e.flow, now, wall_now, extras, f);
   const int64_t created_age = f->wall_time_ms() - f->created_wall_ms();
   uint32_t implied = Elide(batch_wall_ms, f);
   if (f->has_tcp()) {

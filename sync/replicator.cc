@@ -341,8 +341,14 @@ void Replicator::DrainPending(Peer& p) {
 
 void Replicator::Deliver(Peer& p, const proto::Batch& batch) {
   const Nanos now = clock_.Now();
-  const Nanos age = std::clamp<Nanos>(
-      clock_.WallNanos() - batch.wall_time_ms() * kNanosPerMilli, 0, options_.max_batch_age);
+  // In milliseconds and compared before subtracting: a peer's wall time is authentic but
+  // may be absurd, and must not overflow anything.
+  const int64_t now_ms = clock_.WallNanos() / kNanosPerMilli;
+  const int64_t cap_ms = options_.max_batch_age / kNanosPerMilli;
+  const int64_t sent_ms = batch.wall_time_ms();
+  const Nanos age = sent_ms >= now_ms          ? 0
+                    : sent_ms < now_ms - cap_ms ? options_.max_batch_age
+                                                : (now_ms - sent_ms) * kNanosPerMilli;
   PeerFlowUpdate u;
   u.peer = p.node_id;
   u.resync = batch.resync();

@@ -64,6 +64,14 @@ void ConntrackEngine::Emit(FlowEventType type, FlowIndex idx, uint32_t changes, 
   e.index = idx;
   e.time = now;
   e.flow = table_->flow(idx);
+  if (const SeqAdjust* sa = table_->seq_adjust(idx)) {
+    e.has_seq_adjust = true;
+    e.seq_adjust = *sa;
+  }
+  if (e.flow.master != kNoFlow && table_->IsConfirmed(e.flow.master)) {
+    e.has_master = true;
+    e.master = table_->flow(e.flow.master).tuple[0];
+  }
   events_.Push(e);
 }
 

@@ -31,6 +31,11 @@ struct FlowEvent {
   FlowIndex index = kNoFlow;
   Nanos time = 0;
   Flow flow;  // a copy: the slab entry may be reused before the consumer runs
+  // What the Flow does not hold inline, for consumers that must reproduce it exactly.
+  bool has_seq_adjust = false;
+  SeqAdjust seq_adjust;  // NAT sequence adjustment (a helper resized a payload)
+  bool has_master = false;
+  Tuple master;  // original tuple of the master of a RELATED flow
 };
 
 class FlowEventRing {

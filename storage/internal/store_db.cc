@@ -11,8 +11,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "rocksdb/env.h"
-#include "rocksdb/options.h"
 #include "rocksdb/memtablerep.h"
+#include "rocksdb/options.h"
 #include "rocksdb/table.h"
 #include "storage/rocksdb_status.h"
 

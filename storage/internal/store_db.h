@@ -21,9 +21,7 @@ struct StoreDb {
   // Handles: index 0 default, 1 live, 2 external, 3 meta.
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
 
-  rocksdb::ColumnFamilyHandle* stream(Stream s) const {
-    return handles[1 + static_cast<int>(s)];
-  }
+  rocksdb::ColumnFamilyHandle* stream(Stream s) const { return handles[1 + static_cast<int>(s)]; }
   rocksdb::ColumnFamilyHandle* meta() const { return handles[3]; }
 
   StoreDb() = default;
@@ -44,9 +42,9 @@ absl::StatusOr<StoreDb> OpenStoreDb(const std::string& path, const OpenOptions& 
 
 // Calls fn(key, value) for every record of the stream in key order; stops early (and
 // returns OK) when fn returns false. Errors are RocksDB's (corruption, I/O).
-absl::Status ForEachRawRecord(const StoreDb& db, Stream s,
-                              absl::FunctionRef<bool(std::string_view key,
-                                                     std::string_view value)> fn);
+absl::Status ForEachRawRecord(
+    const StoreDb& db, Stream s,
+    absl::FunctionRef<bool(std::string_view key, std::string_view value)> fn);
 
 // Meta values (empty when missing).
 std::string ReadMeta(const StoreDb& db, const char* key);

@@ -151,8 +151,7 @@ void BM_EnqueueCost(benchmark::State& state) {
   uint64_t accepted = 0;
   for (auto _ : state) accepted += store->EnqueueBatch(Stream::kLive, events);
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * events.size()));
-  state.counters["dropped"] =
-      static_cast<double>(state.iterations() * events.size() - accepted);
+  state.counters["dropped"] = static_cast<double>(state.iterations() * events.size() - accepted);
   store.reset();
   std::filesystem::remove_all(dir);
 }
@@ -190,8 +189,8 @@ void BM_Restore1M(benchmark::State& state) {
   const double cpu0 = ProcessCpuSeconds();
   for (auto _ : state) {
     auto store = *FlowStore::Create(Options(dir + "/store", &clock, SyncPolicy::kNone));
-    absl::StatusOr<RestoredFlows> r = store->Restore(clock.Now() + 60 * kSec,
-                                                     clock.WallNanos() + 60 * kSec);
+    absl::StatusOr<RestoredFlows> r =
+        store->Restore(clock.Now() + 60 * kSec, clock.WallNanos() + 60 * kSec);
     if (!r.ok() || r->live().size() != kMillion) {
       state.SkipWithError(r.ok() ? ("restored " + std::to_string(r->live().size()) + " expired " +
                                     std::to_string(r->expired) + " corrupt " +
@@ -225,7 +224,12 @@ void BM_Restore1M(benchmark::State& state) {
   state.SetLabel(with_engine ? "read+decode+engine insert" : "read+decode");
   std::filesystem::remove_all(dir);
 }
-BENCHMARK(BM_Restore1M)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
+BENCHMARK(BM_Restore1M)
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(2);
 
 // A snapshot of a 1M-flow store: checkpoint (memtable flush, hard links) + manifest (file
 // checksums, a read-only open and a walk of every record). Reports the snapshot's size.

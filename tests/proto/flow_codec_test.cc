@@ -82,6 +82,8 @@ TEST(FlowCodecTest, RejectsWhatAPeerOrAFileCouldGetWrong) {
       {"proto mismatch", [](proto::Flow* m) { m->mutable_reply()->set_proto(17); }},
       {"seq adjust", [](proto::Flow* m) { m->add_seq_adjust(); }},
       {"negative timeout", [](proto::Flow* m) { m->set_timeout_ms(-1); }},
+      {"absurd timeout", [](proto::Flow* m) { m->set_timeout_ms(INT64_MAX); }},
+      {"absurd age", [](proto::Flow* m) { m->set_created_wall_ms(INT64_MIN); }},
   };
   for (const Case& c : cases) {
     proto::Flow m = good;

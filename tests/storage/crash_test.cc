@@ -60,8 +60,8 @@ TEST(CrashWriterChild, Run) {
   if (!store.ok()) ::_exit(3);
   for (uint32_t i = 0;; ++i) {
     const Nanos now = SystemClock::Get().Now();
-    const FlowEvent e = testing::Event(FlowEventType::kNew,
-                                       testing::MakeFlow(base + i, now, kLongTtl), now);
+    const FlowEvent e =
+        testing::Event(FlowEventType::kNew, testing::MakeFlow(base + i, now, kLongTtl), now);
     while (!(*store)->Enqueue(Stream::kLive, e)) std::this_thread::yield();
     if (i % 4000 == 3999) {
       const uint64_t marker = kSnapshotMarker | i;
@@ -182,9 +182,10 @@ TEST(CrashTest, KillWriterAtRandomPointsLosesNothingAcknowledged) {
   uint64_t total = 0;
   for (const Acked& a : acked) total += a.count;
   EXPECT_GT(total, 0u);
-  std::printf("crash test: %d kills, %llu acknowledged events checked, %d incomplete snapshot "
-              "listings\n",
-              kRounds, static_cast<unsigned long long>(total), incomplete_seen);
+  std::printf(
+      "crash test: %d kills, %llu acknowledged events checked, %d incomplete snapshot "
+      "listings\n",
+      kRounds, static_cast<unsigned long long>(total), incomplete_seen);
 }
 
 }  // namespace

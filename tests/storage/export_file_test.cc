@@ -82,7 +82,8 @@ TEST_F(ExportFileTest, EveryTruncationIsAnError) {
     absl::Status s = ReadExportFile(path_, nullptr, [](const ExportRecordView&) {});
     ASSERT_FALSE(s.ok()) << len;
     const std::string msg(s.message());
-    EXPECT_TRUE(msg.find("truncated") != std::string::npos || msg.find("bad magic") != std::string::npos)
+    EXPECT_TRUE(msg.find("truncated") != std::string::npos ||
+                msg.find("bad magic") != std::string::npos)
         << len << ": " << msg;
   }
 }

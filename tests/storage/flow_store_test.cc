@@ -112,7 +112,8 @@ TEST_F(FlowStoreTest, ExternalStreamIsSeparate) {
   proto::Flow peer;
   codec::FlowToProto(MakeFlow(9, now, 100 * kSec), now, clock_.WallNanos(), {}, &peer);
   ASSERT_TRUE(store->EnqueueProto(Stream::kExternal, FlowEventType::kNew, peer));
-  ASSERT_TRUE(store->Enqueue(Stream::kLive, Event(FlowEventType::kNew, MakeFlow(9, now, 100 * kSec), now)));
+  ASSERT_TRUE(
+      store->Enqueue(Stream::kLive, Event(FlowEventType::kNew, MakeFlow(9, now, 100 * kSec), now)));
   proto::Flow bad;
   EXPECT_FALSE(store->EnqueueProto(Stream::kExternal, FlowEventType::kNew, bad));
   EXPECT_EQ(store->counters().rejected, 1u);
@@ -147,7 +148,8 @@ TEST_F(FlowStoreTest, QueueFullCountsDropsAndRewriteRecovers) {
 
   std::vector<proto::Flow> table;
   for (uint32_t i = 5; i < 10; ++i) {
-    codec::FlowToProto(MakeFlow(i, now, 100 * kSec), now, clock_.WallNanos(), {}, &table.emplace_back());
+    codec::FlowToProto(MakeFlow(i, now, 100 * kSec), now, clock_.WallNanos(), {},
+                       &table.emplace_back());
   }
   store->RewriteStream(Stream::kLive, std::move(table));
   EXPECT_FALSE(store->needs_full_rewrite(Stream::kLive));
@@ -197,7 +199,8 @@ TEST_F(FlowStoreTest, CommitCallbackAndSyncPolicies) {
     auto store = Open(o);
     const Nanos now = clock_.Now();
     for (uint32_t i = 0; i < 1000; ++i)
-      ASSERT_TRUE(store->Enqueue(Stream::kLive, Event(FlowEventType::kNew, MakeFlow(i, now, kSec), now)));
+      ASSERT_TRUE(
+          store->Enqueue(Stream::kLive, Event(FlowEventType::kNew, MakeFlow(i, now, kSec), now)));
     ASSERT_TRUE(store->Flush().ok());
     EXPECT_EQ(acked.load(), 1000u);
     const FlowStoreCounters c = store->counters();
@@ -220,7 +223,8 @@ TEST_F(FlowStoreTest, WriteErrorsAreCountedAndReported) {
   o.max_batch = 64;
   auto store = Open(o);
   const Nanos now = clock_.Now();
-  ASSERT_TRUE(store->Enqueue(Stream::kLive, Event(FlowEventType::kNew, MakeFlow(0, now, kSec), now)));
+  ASSERT_TRUE(
+      store->Enqueue(Stream::kLive, Event(FlowEventType::kNew, MakeFlow(0, now, kSec), now)));
   ASSERT_TRUE(store->Flush().ok());
 
   struct sigaction ignore = {}, old_action = {};
@@ -233,7 +237,8 @@ TEST_F(FlowStoreTest, WriteErrorsAreCountedAndReported) {
   ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
   size_t accepted = 0;
   for (uint32_t i = 1; i <= 2000; ++i)
-    accepted += store->Enqueue(Stream::kLive, Event(FlowEventType::kNew, MakeFlow(i, now, kSec), now));
+    accepted +=
+        store->Enqueue(Stream::kLive, Event(FlowEventType::kNew, MakeFlow(i, now, kSec), now));
   const absl::Status flushed = store->Flush();
   setrlimit(RLIMIT_FSIZE, &old_limit);
   sigaction(SIGXFSZ, &old_action, nullptr);
@@ -256,7 +261,8 @@ TEST_F(FlowStoreTest, WriteErrorsAreCountedAndReported) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->corrupt, 0u);
   EXPECT_GE(r->live().size(), 1u);
-  ASSERT_TRUE(store->Enqueue(Stream::kLive, Event(FlowEventType::kNew, MakeFlow(5000, now, kSec), now)));
+  ASSERT_TRUE(
+      store->Enqueue(Stream::kLive, Event(FlowEventType::kNew, MakeFlow(5000, now, kSec), now)));
   EXPECT_TRUE(store->Flush().ok());
 }
 
@@ -283,8 +289,9 @@ class SnapshotTest : public FlowStoreTest {
   void Fill(FlowStore& store, uint32_t n, uint32_t first = 0) {
     const Nanos now = clock_.Now();
     for (uint32_t i = first; i < first + n; ++i)
-      ASSERT_TRUE(store.Enqueue(Stream::kLive, Event(FlowEventType::kNew,
-                                                     MakeFlow(i, now, 100 * kSec, i % 3 == 0), now)));
+      ASSERT_TRUE(
+          store.Enqueue(Stream::kLive,
+                        Event(FlowEventType::kNew, MakeFlow(i, now, 100 * kSec, i % 3 == 0), now)));
     ASSERT_TRUE(store.Flush().ok());
   }
 };
@@ -314,7 +321,8 @@ TEST_F(SnapshotTest, ManifestCountsAndRetention) {
   ASSERT_EQ(list->size(), 3u);
   EXPECT_TRUE((*list)[0].complete);
   EXPECT_FALSE((*list)[1].complete);
-  EXPECT_NE((*list)[1].problem.find("manifest.pb: missing"), std::string::npos) << (*list)[1].problem;
+  EXPECT_NE((*list)[1].problem.find("manifest.pb: missing"), std::string::npos)
+      << (*list)[1].problem;
   EXPECT_NE((*list)[2].problem.find("interrupted"), std::string::npos);
 
   Fill(*store, 5, 100);

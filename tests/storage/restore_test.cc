@@ -1,5 +1,7 @@
 #include "storage/restore.h"
 
+#include <limits>
+
 #include "gtest/gtest.h"
 #include "proto/flow_codec.h"
 #include "tests/storage/test_flows.h"
@@ -31,9 +33,9 @@ proto::Flow Saved(const Flow& f, Nanos now, Nanos wall, const SeqAdjust* sa = nu
 
 TEST(RestoreCollectorTest, AgesRecordsByWallTimeAndCountsBadOnes) {
   RestoreCollector c(50 * kSec, kWall + 100 * kSec);
-  c.AddFlow(Stream::kLive, Saved(MakeFlow(1, 0, 300 * kSec), 0, kWall));       // 200 s left
-  c.AddFlow(Stream::kLive, Saved(MakeFlow(2, 0, 100 * kSec), 0, kWall));       // exactly 0
-  c.AddFlow(Stream::kExternal, Saved(MakeFlow(3, 0, 101 * kSec), 0, kWall));   // 1 s
+  c.AddFlow(Stream::kLive, Saved(MakeFlow(1, 0, 300 * kSec), 0, kWall));      // 200 s left
+  c.AddFlow(Stream::kLive, Saved(MakeFlow(2, 0, 100 * kSec), 0, kWall));      // exactly 0
+  c.AddFlow(Stream::kExternal, Saved(MakeFlow(3, 0, 101 * kSec), 0, kWall));  // 1 s
   // A record from the "future" (wall clock stepped back) is not given extra time.
   c.AddFlow(Stream::kLive, Saved(MakeFlow(4, 0, 10 * kSec), 0, kWall + 500 * kSec));
   proto::Flow bad = Saved(MakeFlow(5, 0, 10 * kSec), 0, kWall);
@@ -50,8 +52,9 @@ TEST(RestoreCollectorTest, AgesRecordsByWallTimeAndCountsBadOnes) {
   EXPECT_EQ(r.expired, 1u);
   EXPECT_EQ(r.corrupt, 2u);
   ASSERT_EQ(r.errors.size(), 2u);
-  EXPECT_NE(r.errors[0].find("live record zone 0 tcp 192.0.2.0:5 -> 198.51.100.20:80: tcp state 99"),
-            std::string::npos)
+  EXPECT_NE(
+      r.errors[0].find("live record zone 0 tcp 192.0.2.0:5 -> 198.51.100.20:80: tcp state 99"),
+      std::string::npos)
       << r.errors[0];
   EXPECT_NE(r.errors[1].find("too short"), std::string::npos) << r.errors[1];
 }
@@ -123,11 +126,71 @@ TEST(RestoreIntoEngineTest, TableFullIsCounted) {
   auto engine = *ConntrackEngine::Create(o, 0);
   RestoreCollector c(0, kWall);
   // ASSURED flows are never early-dropped, so the third cannot get a slot.
-  for (uint32_t i = 0; i < 3; ++i) c.AddFlow(Stream::kLive, Saved(MakeFlow(i, 0, 100 * kSec), 0, kWall));
+  for (uint32_t i = 0; i < 3; ++i)
+    c.AddFlow(Stream::kLive, Saved(MakeFlow(i, 0, 100 * kSec), 0, kWall));
   RestoredFlows r = c.Finish();
   EngineRestoreResult res = RestoreIntoEngine(*engine, r.live(), 0);
   EXPECT_EQ(res.inserted, 2u);
   EXPECT_EQ(res.table_full, 1u);
+}
+
+}  // namespace
+}  // namespace ctsync::storage
+
+namespace ctsync::storage {
+namespace {
+
+// The parallel collector gives the same flows in the same order, and the same counts and
+// named errors, as the one-thread collector, across many chunks.
+TEST(ParallelRestoreCollectorTest, SameResultAsSerial) {
+  constexpr Nanos kNow = 50 * kNanosPerSecond;
+  constexpr Nanos kWallNow = 1'700'000'000 * kNanosPerSecond + 10 * kNanosPerSecond;
+  RestoreCollector serial(kNow, kWallNow);
+  ParallelRestoreCollector parallel(kNow, kWallNow, 3);
+  for (uint32_t i = 0; i < 20000; ++i) {
+    // Every 7th flow has run out of time; every 1000th record is damaged.
+    const Nanos ttl = (i % 7 == 0 ? 5 : 500) * kNanosPerSecond;
+    proto::Flow m;
+    codec::FlowToProto(testing::MakeFlow(i, 0, ttl, i % 3 == 0), 0, kWallNow - 10 * kNanosPerSecond,
+                       {}, &m);
+    std::string key, value;
+    ASSERT_TRUE(FlowKeyOf(m, &key).ok());
+    EncodeFlowValue(key, m.SerializeAsString(), &value);
+    if (i % 1000 == 999) value.back() ^= 1;
+    const Stream s = i % 5 == 0 ? Stream::kExternal : Stream::kLive;
+    serial.AddRecord(s, key, value);
+    parallel.AddRecord(s, key, value);
+  }
+  RestoredFlows a = serial.Finish();
+  RestoredFlows b = parallel.Finish();
+  EXPECT_EQ(a.expired, b.expired);
+  EXPECT_EQ(a.corrupt, 20u);
+  EXPECT_EQ(b.corrupt, 20u);
+  EXPECT_EQ(a.errors, b.errors);
+  for (int s = 0; s < kStreamCount; ++s) {
+    ASSERT_EQ(a.flows[s].size(), b.flows[s].size());
+    for (size_t i = 0; i < a.flows[s].size(); ++i) {
+      ASSERT_EQ(a.flows[s][i].flow.tuple[0], b.flows[s][i].flow.tuple[0]) << i;
+      ASSERT_EQ(a.flows[s][i].remaining, b.flows[s][i].remaining) << i;
+    }
+  }
+  EXPECT_GT(a.live().size(), 10000u);
+}
+
+}  // namespace
+}  // namespace ctsync::storage
+
+namespace ctsync::storage {
+namespace {
+
+TEST(RecordAgeTest, ClampsAndSaturates) {
+  constexpr Nanos kMax = std::numeric_limits<Nanos>::max();
+  const Nanos now = 1'700'000'000 * kNanosPerSecond;
+  EXPECT_EQ(RecordAge(now, 1'700'000'000'000 - 1500), 1500 * kNanosPerMilli);
+  EXPECT_EQ(RecordAge(now, 1'700'000'000'000 + 5), 0);  // from the future
+  EXPECT_EQ(RecordAge(now, std::numeric_limits<int64_t>::max()), 0);
+  EXPECT_EQ(RecordAge(now, std::numeric_limits<int64_t>::min()), kMax);
+  EXPECT_EQ(RecordAge(now, -13'835'058'055'282'164), kMax);
 }
 
 }  // namespace

@@ -60,13 +60,15 @@ Nanos RemainingAfterDelivery(int64_t batch_wall_ms, Nanos* max_batch_age) {
 
 TEST(ReplicatorRegressionTest, BatchFromLongAgoIsAgedByTheCap) {
   Nanos cap = 0;
-  EXPECT_EQ(RemainingAfterDelivery(0, &cap), 432000 * kNanosPerSecond - cap);  // 1970
+  const Nanos remaining = RemainingAfterDelivery(0, &cap);  // before `cap` is read
+  EXPECT_EQ(remaining, 432000 * kNanosPerSecond - cap);  // 1970
 }
 
 TEST(ReplicatorRegressionTest, BatchFromTheFarPastIsAgedByTheCap) {
   Nanos cap = 0;
   // -1.5 * 2^63 / 1e6 ms: times 1e6 it wraps to +2^62 ns, later than the wall clock.
-  EXPECT_EQ(RemainingAfterDelivery(-13'835'058'055'282'164, &cap), 432000 * kNanosPerSecond - cap);
+  const Nanos remaining = RemainingAfterDelivery(-13'835'058'055'282'164, &cap);
+  EXPECT_EQ(remaining, 432000 * kNanosPerSecond - cap);
 }
 
 }  // namespace

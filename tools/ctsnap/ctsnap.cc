@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <ctime>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -19,6 +20,7 @@
 #include "proto/flow_codec.h"
 #include "storage/export_file.h"
 #include "storage/flow_source.h"
+#include "storage/restore.h"
 #include "storage/snapshot.h"
 #include "tools/ctsnap/flow_filter.h"
 
@@ -81,7 +83,8 @@ absl::StatusOr<CommonOptions> ParseCommon(const std::vector<std::string>& args) 
     if (*f) continue;
     const std::string& a = args[i];
     if (a == "-o" || a == "--output") {
-      if (i + 1 >= args.size()) return absl::InvalidArgumentError(absl::StrCat(a, ": needs a value"));
+      if (i + 1 >= args.size())
+        return absl::InvalidArgumentError(absl::StrCat(a, ": needs a value"));
       o.output = args[i + 1];
       i += 2;
       continue;
@@ -113,13 +116,20 @@ struct ViewFlow {
   Flow flow;
 };
 
+// The wall time (ns) the source was saved at; 0 when unknown or out of range (the value
+// comes from a file).
+Nanos MillisToNanos(int64_t ms) {
+  return ms > 0 && ms < std::numeric_limits<Nanos>::max() / kNanosPerMilli ? ms * kNanosPerMilli
+                                                                           : 0;
+}
+Nanos SavedAtNanos(const FlowSource& src) { return MillisToNanos(src.wall_time_ms()); }
+
 // Walks a source: good records that pass the filter go to fn, bad ones (checksum,
 // decoding) to bad. Timeouts are as of the source's save time; `now` for listings is 0.
 absl::Status Walk(const FlowSource& src, const CommonOptions& o, Progress* progress,
-                  const std::function<void(const ViewFlow&)>& fn,
-                  std::vector<std::string>* bad) {
+                  const std::function<void(const ViewFlow&)>& fn, std::vector<std::string>* bad) {
   uint64_t n = 0;
-  const int64_t ref_ms = src.wall_time_ms();
+  const Nanos ref_ns = SavedAtNanos(src);
   return src.ForEach([&](const SourceRecord& r) {
     if (progress) progress->Tick(++n);
     if (!o.streams[static_cast<int>(r.stream)]) return;
@@ -129,11 +139,11 @@ absl::Status Walk(const FlowSource& src, const CommonOptions& o, Progress* progr
       return;
     }
     const int64_t rec_ms = r.flow.wall_time_ms();
-    const Nanos age = ref_ms > rec_ms ? (ref_ms - rec_ms) * kNanosPerMilli : 0;
+    const Nanos age = ref_ns > 0 ? storage::RecordAge(ref_ns, rec_ms) : 0;
     codec::DecodedFlow d;
     if (absl::Status s = codec::FlowFromProto(r.flow, 0, age, &d); !s.ok()) {
-      bad->push_back(absl::StrCat(storage::StreamName(r.stream), " record ", r.name, ": ",
-                                  s.message()));
+      bad->push_back(
+          absl::StrCat(storage::StreamName(r.stream), " record ", r.name, ": ", s.message()));
       return;
     }
     if (!o.filter.Matches(d.flow)) return;
@@ -158,14 +168,20 @@ const char* NatKind(uint32_t status) {
 }
 
 std::vector<std::string> StatusNames(uint32_t status) {
-  static constexpr std::pair<uint32_t, const char*> kBits[] = {
-      {kIpsExpected, "EXPECTED"},     {kIpsSeenReply, "SEEN_REPLY"},
-      {kIpsAssured, "ASSURED"},       {kIpsConfirmed, "CONFIRMED"},
-      {kIpsSrcNat, "SRC_NAT"},        {kIpsDstNat, "DST_NAT"},
-      {kIpsSeqAdjust, "SEQ_ADJUST"},  {kIpsSrcNatDone, "SRC_NAT_DONE"},
-      {kIpsDstNatDone, "DST_NAT_DONE"}, {kIpsDying, "DYING"},
-      {kIpsFixedTimeout, "FIXED_TIMEOUT"}, {kIpsHelper, "HELPER"},
-      {kIpsOffload, "OFFLOAD"},       {kIpsHwOffload, "HW_OFFLOAD"}};
+  static constexpr std::pair<uint32_t, const char*> kBits[] = {{kIpsExpected, "EXPECTED"},
+                                                               {kIpsSeenReply, "SEEN_REPLY"},
+                                                               {kIpsAssured, "ASSURED"},
+                                                               {kIpsConfirmed, "CONFIRMED"},
+                                                               {kIpsSrcNat, "SRC_NAT"},
+                                                               {kIpsDstNat, "DST_NAT"},
+                                                               {kIpsSeqAdjust, "SEQ_ADJUST"},
+                                                               {kIpsSrcNatDone, "SRC_NAT_DONE"},
+                                                               {kIpsDstNatDone, "DST_NAT_DONE"},
+                                                               {kIpsDying, "DYING"},
+                                                               {kIpsFixedTimeout, "FIXED_TIMEOUT"},
+                                                               {kIpsHelper, "HELPER"},
+                                                               {kIpsOffload, "OFFLOAD"},
+                                                               {kIpsHwOffload, "HW_OFFLOAD"}};
   std::vector<std::string> out;
   for (const auto& [bit, name] : kBits)
     if (status & bit) out.push_back(name);
@@ -203,8 +219,9 @@ nlohmann::json FlowJson(const ViewFlow& v) {
   j["zone"] = f.zone;
   j["id"] = f.id;
   if (f.helper == FlowHelper::kFtp) j["helper"] = "ftp";
-  j["counters"] = {{"original", {{"packets", f.counters[0].packets}, {"bytes", f.counters[0].bytes}}},
-                   {"reply", {{"packets", f.counters[1].packets}, {"bytes", f.counters[1].bytes}}}};
+  j["counters"] = {
+      {"original", {{"packets", f.counters[0].packets}, {"bytes", f.counters[0].bytes}}},
+      {"reply", {{"packets", f.counters[1].packets}, {"bytes", f.counters[1].bytes}}}};
   j["saved_wall_ms"] = v.msg->wall_time_ms();
   return j;
 }
@@ -246,7 +263,8 @@ int List(const CommonOptions& o, std::ostream& out, std::ostream& err) {
   for (const storage::SnapshotInfo& s : *list) {
     const proto::SnapshotManifest& m = s.manifest;
     std::vector<std::string> counts;
-    for (const proto::FlowCount& c : m.counts()) counts.push_back(absl::StrCat(c.key(), ":", c.count()));
+    for (const proto::FlowCount& c : m.counts())
+      counts.push_back(absl::StrCat(c.key(), ":", c.count()));
     if (o.output == "json") {
       nlohmann::json j;
       j["name"] = s.name;
@@ -298,16 +316,19 @@ int Show(const CommonOptions& o, std::ostream& out, std::ostream& err, std::ostr
   Progress progress(prog, "reading");
   std::vector<std::string> bad;
   uint64_t shown = 0;
-  absl::Status s = Walk(**src, o, &progress, [&](const ViewFlow& v) {
-    ++shown;
-    if (o.output == "json") {
-      nlohmann::json j = FlowJson(v);
-      j["line"] = Line(v.flow, o.counters);
-      out << j.dump() << "\n";
-    } else {
-      out << Line(v.flow, o.counters) << "\n";
-    }
-  }, &bad);
+  absl::Status s = Walk(
+      **src, o, &progress,
+      [&](const ViewFlow& v) {
+        ++shown;
+        if (o.output == "json") {
+          nlohmann::json j = FlowJson(v);
+          j["line"] = Line(v.flow, o.counters);
+          out << j.dump() << "\n";
+        } else {
+          out << Line(v.flow, o.counters) << "\n";
+        }
+      },
+      &bad);
   progress.Done();
   ReportBad(err, bad);
   if (!s.ok()) return Fail(err, s);
@@ -334,24 +355,29 @@ int Stats(const CommonOptions& o, std::ostream& out, std::ostream& err, std::ost
   if (!src.ok()) return Fail(err, src.status());
   std::map<std::string, uint64_t> counts;
   // Every key present, zero or not, so scripts can rely on them.
-  for (const char* k : {"flows.live", "flows.external", "nat.none", "nat.snat", "nat.dnat",
-                        "nat.snat+dnat", "age.lt_1m", "age.1m_10m", "age.10m_1h", "age.1h_1d",
-                        "age.ge_1d", "bad_records"})
+  for (const char* k :
+       {"flows.live", "flows.external", "nat.none", "nat.snat", "nat.dnat", "nat.snat+dnat",
+        "age.lt_1m", "age.1m_10m", "age.10m_1h", "age.1h_1d", "age.ge_1d", "bad_records"})
     counts[k] = 0;
-  const int64_t ref_ms = (*src)->wall_time_ms();
+  const Nanos ref_ns = SavedAtNanos(**src);
   Progress progress(prog, "reading");
   std::vector<std::string> bad;
-  absl::Status s = Walk(**src, o, &progress, [&](const ViewFlow& v) {
-    const Flow& f = v.flow;
-    ++counts[absl::StrCat("flows.", storage::StreamName(v.stream))];
-    ++counts[absl::StrCat("proto.", L4ProtoName(f.proto(), ListingFormat::kConntrackL))];
-    if (f.proto() == kProtoTcp) ++counts[absl::StrCat("tcp_state.", TcpStateName(f.tcp.state))];
-    ++counts[absl::StrCat("nat.", NatKind(f.status))];
-    if (f.has(kIpsAssured)) ++counts["status.assured"];
-    if (!f.has(kIpsSeenReply)) ++counts["status.unreplied"];
-    const int64_t ref = ref_ms > 0 ? ref_ms : v.msg->wall_time_ms();
-    ++counts[absl::StrCat("age.", AgeBucket(std::max<int64_t>(0, ref - v.msg->created_wall_ms())))];
-  }, &bad);
+  absl::Status s = Walk(
+      **src, o, &progress,
+      [&](const ViewFlow& v) {
+        const Flow& f = v.flow;
+        ++counts[absl::StrCat("flows.", storage::StreamName(v.stream))];
+        ++counts[absl::StrCat("proto.", L4ProtoName(f.proto(), ListingFormat::kConntrackL))];
+        if (f.proto() == kProtoTcp) ++counts[absl::StrCat("tcp_state.", TcpStateName(f.tcp.state))];
+        ++counts[absl::StrCat("nat.", NatKind(f.status))];
+        if (f.has(kIpsAssured)) ++counts["status.assured"];
+        if (!f.has(kIpsSeenReply)) ++counts["status.unreplied"];
+        // Age of the flow at the save time (or at its record's own time when that is unknown).
+        const Nanos ref = ref_ns > 0 ? ref_ns : MillisToNanos(v.msg->wall_time_ms());
+        const Nanos age = storage::RecordAge(ref, v.msg->created_wall_ms());
+        ++counts[absl::StrCat("age.", AgeBucket(age / kNanosPerMilli))];
+      },
+      &bad);
   progress.Done();
   counts["bad_records"] = bad.size();
   ReportBad(err, bad);
@@ -372,7 +398,8 @@ std::string Changes(const Flow& a, const Flow& b, bool timeouts) {
                              "->", b.tuple[1].dst.ToString(b.family()), ":", b.tuple[1].dport));
   }
   if (a.proto() == kProtoTcp && a.tcp.state != b.tcp.state)
-    c.push_back(absl::StrCat("state ", TcpStateName(a.tcp.state), " => ", TcpStateName(b.tcp.state)));
+    c.push_back(
+        absl::StrCat("state ", TcpStateName(a.tcp.state), " => ", TcpStateName(b.tcp.state)));
   const uint32_t ignore = kIpsConfirmed | kIpsDying;
   if ((a.status & ~ignore) != (b.status & ~ignore))
     c.push_back(absl::StrCat("status ", absl::StrJoin(StatusNames(a.status & ~ignore), ","), " => ",
@@ -383,8 +410,8 @@ std::string Changes(const Flow& a, const Flow& b, bool timeouts) {
       (a.tcp.seen[0] != b.tcp.seen[0] || a.tcp.seen[1] != b.tcp.seen[1]) && timeouts)
     c.push_back("tcp window");
   if (timeouts && a.expires / kNanosPerSecond != b.expires / kNanosPerSecond)
-    c.push_back(absl::StrCat("timeout ", a.expires / kNanosPerSecond, " => ",
-                             b.expires / kNanosPerSecond));
+    c.push_back(
+        absl::StrCat("timeout ", a.expires / kNanosPerSecond, " => ", b.expires / kNanosPerSecond));
   return absl::StrJoin(c, "; ");
 }
 
@@ -402,9 +429,12 @@ int Diff(const CommonOptions& o, std::ostream& out, std::ostream& err, std::ostr
   std::vector<std::string> bad;
   {
     Progress progress(prog, "reading A");
-    absl::Status s = Walk(**a, o, &progress, [&](const ViewFlow& v) {
-      left.emplace(absl::StrCat(std::string(1, static_cast<char>(v.stream)), *v.key), v.flow);
-    }, &bad);
+    absl::Status s = Walk(
+        **a, o, &progress,
+        [&](const ViewFlow& v) {
+          left.emplace(absl::StrCat(std::string(1, static_cast<char>(v.stream)), *v.key), v.flow);
+        },
+        &bad);
     if (!s.ok()) return Fail(err, s);
   }
   struct Entry {
@@ -416,21 +446,24 @@ int Diff(const CommonOptions& o, std::ostream& out, std::ostream& err, std::ostr
   uint64_t unchanged = 0;
   {
     Progress progress(prog, "reading B");
-    absl::Status s = Walk(**b, o, &progress, [&](const ViewFlow& v) {
-      std::string k = absl::StrCat(std::string(1, static_cast<char>(v.stream)), *v.key);
-      auto it = left.find(k);
-      if (it == left.end()) {
-        entries.push_back({std::move(k), '+', Line(v.flow, false)});
-        return;
-      }
-      const std::string c = Changes(it->second, v.flow, o.timeouts);
-      if (c.empty()) {
-        ++unchanged;
-      } else {
-        entries.push_back({k, '~', absl::StrCat(Line(v.flow, false), "\n    changed: ", c)});
-      }
-      left.erase(it);
-    }, &bad);
+    absl::Status s = Walk(
+        **b, o, &progress,
+        [&](const ViewFlow& v) {
+          std::string k = absl::StrCat(std::string(1, static_cast<char>(v.stream)), *v.key);
+          auto it = left.find(k);
+          if (it == left.end()) {
+            entries.push_back({std::move(k), '+', Line(v.flow, false)});
+            return;
+          }
+          const std::string c = Changes(it->second, v.flow, o.timeouts);
+          if (c.empty()) {
+            ++unchanged;
+          } else {
+            entries.push_back({k, '~', absl::StrCat(Line(v.flow, false), "\n    changed: ", c)});
+          }
+          left.erase(it);
+        },
+        &bad);
     if (!s.ok()) return Fail(err, s);
   }
   for (auto& [k, f] : left) entries.push_back({k, '-', Line(f, false)});
@@ -465,20 +498,21 @@ int Verify(const CommonOptions& o, std::ostream& out, std::ostream& err, std::os
   Progress progress(prog, "verifying");
   if (storage::IsExportFile(path)) {
     uint64_t n = 0;
-    absl::Status s = storage::ReadExportFile(path, nullptr, [&](const storage::ExportRecordView& v) {
-      progress.Tick(++n);
-      absl::Status st = v.status;
-      if (st.ok()) {
-        codec::DecodedFlow d;
-        st = codec::FlowFromProto(*v.flow, 0, 0, &d);
-      }
-      if (st.ok()) {
-        ++ok_records;
-      } else {
-        ++bad_records;
-        problems.push_back(absl::StrCat("record ", v.index, ": ", st.message()));
-      }
-    });
+    absl::Status s =
+        storage::ReadExportFile(path, nullptr, [&](const storage::ExportRecordView& v) {
+          progress.Tick(++n);
+          absl::Status st = v.status;
+          if (st.ok()) {
+            codec::DecodedFlow d;
+            st = codec::FlowFromProto(*v.flow, 0, 0, &d);
+          }
+          if (st.ok()) {
+            ++ok_records;
+          } else {
+            ++bad_records;
+            problems.push_back(absl::StrCat("record ", v.index, ": ", st.message()));
+          }
+        });
     if (!s.ok()) problems.push_back(std::string(s.message()));
   } else {
     storage::VerifyReport r =
@@ -509,14 +543,18 @@ int Export(const CommonOptions& o, std::ostream& out, std::ostream& err, std::os
   h.set_node_id((*src)->node_id());
   h.set_wall_time_ms((*src)->wall_time_ms());
   h.set_source(o.positional[0]);
-  absl::StatusOr<std::unique_ptr<storage::ExportWriter>> w = storage::ExportWriter::Create(o.output, h);
+  absl::StatusOr<std::unique_ptr<storage::ExportWriter>> w =
+      storage::ExportWriter::Create(o.output, h);
   if (!w.ok()) return Fail(err, w.status());
   Progress progress(prog, "exporting");
   std::vector<std::string> bad;
   absl::Status write_error;
-  absl::Status s = Walk(**src, o, &progress, [&](const ViewFlow& v) {
-    if (write_error.ok()) write_error = (*w)->Add(v.stream, *v.msg);
-  }, &bad);
+  absl::Status s = Walk(
+      **src, o, &progress,
+      [&](const ViewFlow& v) {
+        if (write_error.ok()) write_error = (*w)->Add(v.stream, *v.msg);
+      },
+      &bad);
   progress.Done();
   ReportBad(err, bad);
   if (!s.ok()) return Fail(err, s);
@@ -528,8 +566,7 @@ int Export(const CommonOptions& o, std::ostream& out, std::ostream& err, std::os
 
 }  // namespace
 
-int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
-        bool progress) {
+int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, bool progress) {
   if (args.empty() || args[0] == "-h" || args[0] == "--help") {
     (args.empty() ? err : out) << Usage() << FilterUsage();
     return args.empty() ? kError : kOk;

@@ -25,7 +25,6 @@
 namespace ctsync::ctsnap {
 
 // args excludes the program name. `progress`: print progress to err (a terminal).
-int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
-        bool progress);
+int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, bool progress);
 
 }  // namespace ctsync::ctsnap

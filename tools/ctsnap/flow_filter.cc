@@ -45,8 +45,8 @@ absl::StatusOr<T> ParseNumber(const std::string& option, const std::string& text
 
 absl::StatusOr<uint8_t> ParseProto(const std::string& option, const std::string& text) {
   static constexpr std::pair<const char*, uint8_t> kNames[] = {
-      {"tcp", kProtoTcp},   {"udp", kProtoUdp},         {"icmp", kProtoIcmp},
-      {"icmpv6", kProtoIcmpv6}, {"gre", kProtoGre},     {"sctp", kProtoSctp},
+      {"tcp", kProtoTcp},         {"udp", kProtoUdp},  {"icmp", kProtoIcmp},
+      {"icmpv6", kProtoIcmpv6},   {"gre", kProtoGre},  {"sctp", kProtoSctp},
       {"udplite", kProtoUdplite}, {"dccp", kProtoDccp}};
   const std::string lower = absl::AsciiStrToLower(text);
   for (const auto& [name, num] : kNames)
@@ -98,12 +98,35 @@ absl::StatusOr<bool> ParseFilterOption(const std::vector<std::string>& args, siz
     filter->dst_nat = true;
   } else if (Is(a, {"-j", "--any-nat"})) {
     filter->any_nat = true;
-  } else if (Is(a, {"-p", "--proto", "-s", "--src", "--orig-src", "-d", "--dst", "--orig-dst",
-                    "-r", "--reply-src", "-q", "--reply-dst", "--sport", "--orig-port-src",
-                    "--dport", "--orig-port-dst", "--reply-port-src", "--reply-port-dst",
-                    "--state", "-u", "--status", "-m", "--mark", "-w", "--zone", "-f",
+  } else if (Is(a, {"-p",
+                    "--proto",
+                    "-s",
+                    "--src",
+                    "--orig-src",
+                    "-d",
+                    "--dst",
+                    "--orig-dst",
+                    "-r",
+                    "--reply-src",
+                    "-q",
+                    "--reply-dst",
+                    "--sport",
+                    "--orig-port-src",
+                    "--dport",
+                    "--orig-port-dst",
+                    "--reply-port-src",
+                    "--reply-port-dst",
+                    "--state",
+                    "-u",
+                    "--status",
+                    "-m",
+                    "--mark",
+                    "-w",
+                    "--zone",
+                    "-f",
                     "--family"})) {
-    if (*i + 1 >= args.size()) return absl::InvalidArgumentError(absl::StrCat(a, ": needs a value"));
+    if (*i + 1 >= args.size())
+      return absl::InvalidArgumentError(absl::StrCat(a, ": needs a value"));
     const std::string& v = args[++*i];
     if (Is(a, {"-p", "--proto"})) {
       absl::StatusOr<uint8_t> p = ParseProto(a, v);
@@ -117,8 +140,8 @@ absl::StatusOr<bool> ParseFilterOption(const std::vector<std::string>& args, siz
       } else {
         return Bad(a, v, "is not ipv4 or ipv6");
       }
-    } else if (Is(a, {"-s", "--src", "--orig-src", "-d", "--dst", "--orig-dst", "-r",
-                      "--reply-src", "-q", "--reply-dst"})) {
+    } else if (Is(a, {"-s", "--src", "--orig-src", "-d", "--dst", "--orig-dst", "-r", "--reply-src",
+                      "-q", "--reply-dst"})) {
       absl::StatusOr<IpPrefix> p = ParsePrefix(a, v);
       if (!p.ok()) return p.status();
       if (Is(a, {"-s", "--src", "--orig-src"})) filter->orig_src = *p;

@@ -22,8 +22,8 @@ struct FlowFilter {
   std::optional<IpPrefix> orig_src, orig_dst, reply_src, reply_dst;
   std::optional<uint16_t> orig_sport, orig_dport, reply_sport, reply_dport;
   std::optional<TcpState> state;
-  uint32_t status_all = 0;      // every bit must be set
-  bool status_unset = false;    // UNSET: none of ASSURED, SEEN_REPLY, FIXED_TIMEOUT, EXPECTED
+  uint32_t status_all = 0;    // every bit must be set
+  bool status_unset = false;  // UNSET: none of ASSURED, SEEN_REPLY, FIXED_TIMEOUT, EXPECTED
   std::optional<uint32_t> mark;
   uint32_t mark_mask = ~0u;
   std::optional<uint16_t> zone;

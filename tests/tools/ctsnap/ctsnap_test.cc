@@ -55,7 +55,7 @@ class CtsnapTest : public ::testing::Test {
     nat.mark = 7;
     Flow udp = MakeFlow(2, now - 120 * kSec, 30 * kSec, true);  // created 2 min ago
     udp.expires = now + 30 * kSec;
-    udp.status = kIpsConfirmed;                                  // unreplied
+    udp.status = kIpsConfirmed;  // unreplied
     udp.zone = 3;
     Flow syn = MakeFlow(3, now, 120 * kSec);
     syn.tcp.state = TcpState::kSynSent;
@@ -260,9 +260,11 @@ TEST_F(CtsnapTest, VerifyNamesEachBadRecord) {
     ASSERT_TRUE(db.ok()) << db.status();
     std::string key = storage::EncodeFlowKey(0, syn_.tuple[0]);
     std::string value;
-    ASSERT_TRUE(db->db->Get(rocksdb::ReadOptions(), db->stream(storage::Stream::kLive), key, &value).ok());
+    ASSERT_TRUE(
+        db->db->Get(rocksdb::ReadOptions(), db->stream(storage::Stream::kLive), key, &value).ok());
     value[value.size() - 1] ^= 0x01;
-    ASSERT_TRUE(db->db->Put(rocksdb::WriteOptions(), db->stream(storage::Stream::kLive), key, value).ok());
+    ASSERT_TRUE(
+        db->db->Put(rocksdb::WriteOptions(), db->stream(storage::Stream::kLive), key, value).ok());
   }
   Result v = Ctsnap({"verify", dir_.Sub("store")});
   EXPECT_EQ(v.rc, 1);
@@ -272,7 +274,8 @@ TEST_F(CtsnapTest, VerifyNamesEachBadRecord) {
   Result s = Ctsnap({"show", dir_.Sub("store")});
   EXPECT_EQ(s.rc, 0);
   EXPECT_EQ(Lines(s.out).size(), 3u);
-  EXPECT_NE(s.err.find("skipped bad live record zone 0 tcp 192.0.2.0:3"), std::string::npos) << s.err;
+  EXPECT_NE(s.err.find("skipped bad live record zone 0 tcp 192.0.2.0:3"), std::string::npos)
+      << s.err;
 }
 
 TEST_F(CtsnapTest, ListShowsManifestsAndIncompleteSnapshots) {
