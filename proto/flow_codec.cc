@@ -132,8 +132,9 @@ absl::Status FlowFromProto(const proto::Flow& in, Nanos now, Nanos age, DecodedF
   constexpr int64_t kMaxTimeoutMs = int64_t{1} << 40;  // ~35 years
   if (in.timeout_ms() < 0 || in.timeout_ms() > kMaxTimeoutMs)
     return absl::InvalidArgumentError("timeout out of range");
-  const int64_t age_ms = in.wall_time_ms() - in.created_wall_ms();
-  if (age_ms < -kMaxTimeoutMs || age_ms > kMaxTimeoutMs)
+  int64_t age_ms;
+  if (__builtin_sub_overflow(in.wall_time_ms(), in.created_wall_ms(), &age_ms) ||
+      age_ms < -kMaxTimeoutMs || age_ms > kMaxTimeoutMs)
     return absl::InvalidArgumentError("creation time out of range");
   out->remaining = in.timeout_ms() * kNanosPerMilli - std::clamp<Nanos>(age, 0, kMaxTimeoutMs * kNanosPerMilli);
   f.expires = now + out->remaining;

@@ -13,7 +13,7 @@
 namespace ctsync::fuzz {
 
 // Set to false once the fixes below are in, to check them under the fuzzer too.
-inline constexpr bool kSkipKnownBugs = true;
+inline constexpr bool kSkipKnownBugs = false;  // A2 is fixed in proto/flow_codec.cc
 
 // Bug A2 (tests/proto/flow_codec_regression_test.cc, HugeCreationAgeIsRejectedOrInThePast):
 // codec::FlowFromProto computes wall_time_ms - created_wall_ms before its range check, a

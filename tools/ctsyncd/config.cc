@@ -99,7 +99,10 @@ absl::StatusOr<DaemonConfig> ParseConfig(std::string_view text, const std::strin
       RETURN_IF_ERROR(need(1));
       InterfaceConfig ic;
       ic.name = w[1];
-      if (ic.name.size() > 15) return err(absl::StrCat("interface name '", ic.name, "' too long"));
+      // Linux's dev_valid_name(): at most 15 bytes, no '/', no white space, not "." or "..".
+      if (ic.name.size() > 15 || ic.name == "." || ic.name == ".." ||
+          ic.name.find_first_of("/: \t") != std::string::npos)
+        return err(absl::StrCat("bad interface name '", ic.name, "'"));
       std::map<std::string, std::vector<std::string>> o;
       RETURN_IF_ERROR(options(2, {"mac", "address", "mtu"}, &o));
       if (o.count("mac") && o["mac"][0] != "auto") {

@@ -472,7 +472,9 @@ absl::StatusOr<std::string> Daemon::Impl::Handle(const std::vector<std::string>&
   if (cmd == "stats") return Metrics();
   if (cmd == "reload") {
     std::string r;
-    for (auto [path, fam] : {std::pair{cfg.rules_v4, Family::kIpv4}, std::pair{cfg.rules_v6, Family::kIpv6}}) {
+    for (const auto& p : {std::pair{cfg.rules_v4, Family::kIpv4}, std::pair{cfg.rules_v6, Family::kIpv6}}) {
+      const std::string& path = p.first;
+      const Family fam = p.second;
       if (path.empty()) continue;
       ASSIGN_OR_RETURN(auto rs, LoadRules(path, fam));
       OnDatapath([&] {

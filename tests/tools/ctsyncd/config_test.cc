@@ -61,6 +61,7 @@ TEST(ConfigTest, ErrorsNameFileLineAndWord) {
       {"node-id 1\ninterface lan0\nsync-mode sometimes\n", "x.conf:3: unknown sync mode 'sometimes'"},
       {"interface lan0\n", "node-id is required"},
       {"node-id 1\n", "no interface defined"},
+      {"node-id 1\ninterface ../x\n", "x.conf:2: bad interface name '../x'"},
       {"node-id 1\ninterface lan0\nsysctl net.netfilter.nf_conntrack_max lots\n", "x.conf:3: bad value 'lots'"},
   };
   for (const Case& c : cases) {
