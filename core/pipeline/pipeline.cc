@@ -283,21 +283,27 @@ void Pipeline::Prerouting(PacketBuffer b, Nanos now, std::vector<struct Transmit
   Forward(b, now, tx);
 }
 
-void Pipeline::Forward(PacketBuffer& b, Nanos now, std::vector<struct Transmit>* tx) {
-  if (RunTable(Table::kMangle, Hook::kForward, b, now).kind != Verdict::kAccept) {
+bool Pipeline::MangleAndFilter(Hook hook, PacketBuffer& b, Nanos now,
+                               std::vector<struct Transmit>* tx) {
+  if (RunTable(Table::kMangle, hook, b, now).kind != Verdict::kAccept) {
     ++counters_.rule_drops;
-    return Drop(b);
+    Drop(b);
+    return false;
   }
-  const Verdict v = RunTable(Table::kFilter, Hook::kForward, b, now);
+  const Verdict v = RunTable(Table::kFilter, hook, b, now);
+  if (v.kind == Verdict::kAccept) return true;
   if (v.kind == Verdict::kReject) {
     ++counters_.rule_rejects;
     SendReject(v.reject, b, now, tx);
-    return Drop(b);
-  }
-  if (v.kind != Verdict::kAccept) {
+  } else {
     ++counters_.rule_drops;
-    return Drop(b);
   }
+  Drop(b);
+  return false;
+}
+
+void Pipeline::Forward(PacketBuffer& b, Nanos now, std::vector<struct Transmit>* tx) {
+  if (!MangleAndFilter(Hook::kForward, b, now, tx)) return;
   // ip_forward decrements the TTL (incremental checksum update, as ip_decrease_ttl).
   uint8_t* l3 = b.frame.data() + b.pkt.l3_offset;
   if (b.pkt.family == Family::kIpv4) {
@@ -312,20 +318,7 @@ void Pipeline::Forward(PacketBuffer& b, Nanos now, std::vector<struct Transmit>*
 }
 
 void Pipeline::Input(PacketBuffer& b, Nanos now, std::vector<struct Transmit>* tx) {
-  if (RunTable(Table::kMangle, Hook::kInput, b, now).kind != Verdict::kAccept) {
-    ++counters_.rule_drops;
-    return Drop(b);
-  }
-  const Verdict v = RunTable(Table::kFilter, Hook::kInput, b, now);
-  if (v.kind == Verdict::kReject) {
-    ++counters_.rule_rejects;
-    SendReject(v.reject, b, now, tx);
-    return Drop(b);
-  }
-  if (v.kind != Verdict::kAccept) {
-    ++counters_.rule_drops;
-    return Drop(b);
-  }
+  if (!MangleAndFilter(Hook::kInput, b, now, tx)) return;
   if (!RunNat(Hook::kInput, b, now)) {
     ++counters_.nat_drops;
     return Drop(b);

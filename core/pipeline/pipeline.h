@@ -108,6 +108,8 @@ class Pipeline {
   bool RunNat(rules::Hook hook, PacketBuffer& b, Nanos now);
 
   void Prerouting(PacketBuffer b, Nanos now, std::vector<Transmit>* tx);
+  // mangle then filter at INPUT/FORWARD: false when the packet was dropped or rejected.
+  bool MangleAndFilter(rules::Hook hook, PacketBuffer& b, Nanos now, std::vector<Transmit>* tx);
   void Forward(PacketBuffer& b, Nanos now, std::vector<Transmit>* tx);
   void Input(PacketBuffer& b, Nanos now, std::vector<Transmit>* tx);
   // The OUTPUT path for packets this node generates. `attached` is set for packets REJECT
