@@ -555,6 +555,9 @@ std::string Daemon::Impl::Metrics() {
     absl::StrAppend(&out, PromLine("ctsync_store_committed_total", "", c.committed));
     absl::StrAppend(&out, PromLine("ctsync_store_dropped_total", "", c.dropped_queue_full));
     absl::StrAppend(&out, PromLine("ctsync_store_write_errors_total", "", c.write_errors));
+    absl::StrAppend(&out, PromLine("ctsync_store_syncs_total", "", c.syncs));
+    absl::StrAppend(&out, PromLine("ctsync_snapshots_total", "", c.snapshots));
+    absl::StrAppend(&out, PromLine("ctsync_snapshot_errors_total", "", c.snapshot_errors));
   }
   return out;
 }
