@@ -75,6 +75,19 @@ bool InRange(const Tuple& t, const NatRange& r) {
 
 }  // namespace
 
+namespace {
+// One step of the kernel's __jhash_mix (six per round) and of __jhash_final (seven).
+inline void MixStep(uint32_t& x, uint32_t& y, uint32_t& z, int r) {
+  x -= z;
+  x ^= Rol32(z, r);
+  z += y;
+}
+inline void FinalStep(uint32_t& x, uint32_t y, int r) {
+  x ^= y;
+  x -= Rol32(y, r);
+}
+}  // namespace
+
 uint32_t Jhash2(const uint32_t* k, uint32_t length, uint32_t initval) {
   uint32_t a, b, c;
   a = b = c = 0xdeadbeefu + (length << 2) + initval;
@@ -82,24 +95,12 @@ uint32_t Jhash2(const uint32_t* k, uint32_t length, uint32_t initval) {
     a += k[0];
     b += k[1];
     c += k[2];
-    a -= c;
-    a ^= Rol32(c, 4);
-    c += b;
-    b -= a;
-    b ^= Rol32(a, 6);
-    a += c;
-    c -= b;
-    c ^= Rol32(b, 8);
-    b += a;
-    a -= c;
-    a ^= Rol32(c, 16);
-    c += b;
-    b -= a;
-    b ^= Rol32(a, 19);
-    a += c;
-    c -= b;
-    c ^= Rol32(b, 4);
-    b += a;
+    MixStep(a, b, c, 4);
+    MixStep(b, c, a, 6);
+    MixStep(c, a, b, 8);
+    MixStep(a, b, c, 16);
+    MixStep(b, c, a, 19);
+    MixStep(c, a, b, 4);
     length -= 3;
     k += 3;
   }
@@ -107,20 +108,13 @@ uint32_t Jhash2(const uint32_t* k, uint32_t length, uint32_t initval) {
   if (length >= 3) c += k[2];
   if (length >= 2) b += k[1];
   a += k[0];
-  c ^= b;
-  c -= Rol32(b, 14);
-  a ^= c;
-  a -= Rol32(c, 11);
-  b ^= a;
-  b -= Rol32(a, 25);
-  c ^= b;
-  c -= Rol32(b, 16);
-  a ^= c;
-  a -= Rol32(c, 4);
-  b ^= a;
-  b -= Rol32(a, 14);
-  c ^= b;
-  c -= Rol32(b, 24);
+  FinalStep(c, b, 14);
+  FinalStep(a, c, 11);
+  FinalStep(b, a, 25);
+  FinalStep(c, b, 16);
+  FinalStep(a, c, 4);
+  FinalStep(b, a, 14);
+  FinalStep(c, b, 24);
   return c;
 }
 

@@ -8,6 +8,7 @@
 #include "gtest/gtest.h"
 #include "proto/flow_codec.h"
 #include "storage/restore.h"
+#include "tests/storage/test_flows.h"
 
 namespace ctsync::storage {
 namespace {
@@ -16,23 +17,9 @@ constexpr Nanos kNow = 1000 * kNanosPerSecond;
 constexpr Nanos kWallNow = 1'700'000'000 * kNanosPerSecond;
 
 proto::Flow UdpFlowMessage() {
-  Flow f;
-  f.tuple[0].family = Family::kIpv4;
-  f.tuple[0].proto = kProtoUdp;
-  f.tuple[0].src = *IpAddress::Parse("192.0.2.10");
-  f.tuple[0].dst = *IpAddress::Parse("198.51.100.20");
-  f.tuple[0].sport = 5000;
-  f.tuple[0].dport = 53;
-  f.tuple[1] = f.tuple[0];
-  f.tuple[1].src = f.tuple[0].dst;
-  f.tuple[1].dst = f.tuple[0].src;
-  f.tuple[1].sport = 53;
-  f.tuple[1].dport = 5000;
-  f.status = kIpsConfirmed | kIpsSeenReply;
-  f.created = kNow - kNanosPerSecond;
-  f.expires = kNow + 30 * kNanosPerSecond;
   proto::Flow m;
-  codec::FlowToProto(f, kNow, kWallNow, {}, &m);
+  codec::FlowToProto(testing::MakeFlow(5000, kNow, 30 * kNanosPerSecond, /*udp=*/true), kNow, kWallNow, {},
+                     &m);
   return m;
 }
 

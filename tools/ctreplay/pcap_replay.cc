@@ -7,10 +7,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "core/conntrack/conntrack_engine.h"
 #include "core/conntrack/flow_listing.h"
-#include "core/nat/nat_engine.h"
-#include "core/pipeline/pipeline.h"
+#include "tools/ctreplay/replay_engine.h"
 
 namespace ctsync::ctreplay {
 namespace {
@@ -51,22 +49,17 @@ absl::StatusOr<std::string> ReplayPcap(const std::string& pcap_path,
   if (Load32(p + 20, swap) != 1)
     return absl::InvalidArgumentError(pcap_path + ": link type is not Ethernet");
 
-  ConntrackOptions copts;
-  copts.hash_seed = seed;
-  auto ct = ConntrackEngine::Create(copts, 0);
-  if (!ct.ok()) return ct.status();
-  NatEngine nat(NatOptions{seed}, ct->get());
-  Pipeline pipeline(PipelineOptions{true, true, seed}, Topology::OracleFirewall(), ct->get(),
-                    &nat);
-  for (auto [path, fam] : {std::pair{rules_v4_path, Family::kIpv4},
-                           std::pair{rules_v6_path, Family::kIpv6}}) {
-    if (path.empty()) continue;
-    auto text = ReadFile(path);
+  ReplayRules rules[2] = {{std::nullopt, rules_v4_path}, {std::nullopt, rules_v6_path}};
+  for (ReplayRules& r : rules) {
+    if (r.name.empty()) continue;
+    auto text = ReadFile(r.name);
     if (!text.ok()) return text.status();
-    auto rs = rules::RuleSet::Parse(*text, fam);
-    if (!rs.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", rs.status().message()));
-    pipeline.SetRules(fam, std::make_unique<rules::RuleSet>(std::move(*rs)));
+    r.text = std::move(*text);
   }
+  auto engine = BuildReplayEngine(ConntrackSettings{}, seed, 0, 0, rules[0], rules[1]);
+  if (!engine.ok()) return engine.status();
+  ConntrackEngine* ct = engine->ct.get();
+  Pipeline& pipeline = *engine->pipeline;
 
   Nanos now = 0;
   size_t off = 24, frames = 0;
@@ -91,12 +84,12 @@ absl::StatusOr<std::string> ReplayPcap(const std::string& pcap_path,
     pipeline.Receive(in, frame, now, &tx);
   }
   std::string out;
-  (*ct)->table().ForEach([&](FlowIndex idx, const Flow& f) {
+  ct->table().ForEach([&](FlowIndex idx, const Flow& f) {
     ListingOptions lo;
-    lo.use = static_cast<uint32_t>((*ct)->UseCount(idx));
+    lo.use = static_cast<uint32_t>(ct->UseCount(idx));
     absl::StrAppend(&out, FormatConntrackLine(f, now, ListingFormat::kConntrackL, lo), "\n");
   });
-  absl::StrAppend(&out, "conntrack v1.4.7 (conntrack-tools): ", (*ct)->table().confirmed_count(),
+  absl::StrAppend(&out, "conntrack v1.4.7 (conntrack-tools): ", ct->table().confirmed_count(),
                   " flow entries have been shown.\n");
   return out;
 }

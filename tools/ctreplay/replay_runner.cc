@@ -12,6 +12,7 @@
 #include "core/conntrack/flow_listing.h"
 #include "core/nat/nat_engine.h"
 #include "core/pipeline/pipeline.h"
+#include "tools/ctreplay/replay_engine.h"
 #include "tools/ctreplay/sync_pair.h"
 
 namespace ctsync::ctreplay {
@@ -329,30 +330,19 @@ struct ReplayNode {
   static absl::StatusOr<std::unique_ptr<ReplayNode>> Create(const Scenario& sc, uint64_t seed,
                                                             size_t event_ring, Nanos now) {
     auto n = std::make_unique<ReplayNode>();
-    ConntrackOptions copts;
-    copts.hash_seed = seed;
-    copts.event_ring_capacity = event_ring;
+    ConntrackSettings settings;
     if (sc.expected && sc.expected->contains("prefill_count")) {
       // The corpus kernel's table was full at the global maximum; ours is sized the same.
-      copts.settings.nf_conntrack_max = (*sc.expected)["prefill_count"].get<int>();
-      copts.settings.nf_conntrack_buckets = copts.settings.nf_conntrack_max;
+      settings.nf_conntrack_max = (*sc.expected)["prefill_count"].get<int>();
+      settings.nf_conntrack_buckets = settings.nf_conntrack_max;
     }
-    if (absl::Status s = copts.settings.SetAll(sc.sysctls); !s.ok()) return s;
-    auto ct = ConntrackEngine::Create(copts, now);
-    if (!ct.ok()) return ct.status();
-    n->ct = std::move(*ct);
-    n->nat = std::make_unique<NatEngine>(NatOptions{seed}, n->ct.get());
-    n->pipeline = std::make_unique<Pipeline>(PipelineOptions{true, true, seed},
-                                             Topology::OracleFirewall(), n->ct.get(), n->nat.get());
-    for (Family f : {Family::kIpv4, Family::kIpv6}) {
-      const auto& text = f == Family::kIpv4 ? sc.ruleset_v4 : sc.ruleset_v6;
-      if (!text) continue;
-      auto rs = rules::RuleSet::Parse(*text, f);
-      if (!rs.ok())
-        return absl::InvalidArgumentError(absl::StrCat(
-            f == Family::kIpv4 ? "ruleset_v4: " : "ruleset_v6: ", rs.status().message()));
-      n->pipeline->SetRules(f, std::make_unique<rules::RuleSet>(std::move(*rs)));
-    }
+    if (absl::Status s = settings.SetAll(sc.sysctls); !s.ok()) return s;
+    auto e = BuildReplayEngine(settings, seed, event_ring, now, {sc.ruleset_v4, "ruleset_v4"},
+                               {sc.ruleset_v6, "ruleset_v6"});
+    if (!e.ok()) return e.status();
+    n->ct = std::move(e->ct);
+    n->nat = std::move(e->nat);
+    n->pipeline = std::move(e->pipeline);
     if (absl::Status s = n->probes.Init(); !s.ok()) return s;
     n->pipeline->set_observer(&n->probes);
     return n;
