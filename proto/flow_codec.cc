@@ -66,6 +66,59 @@ absl::Status TupleFromProto(const proto::Tuple& in, Tuple* out) {
   return absl::OkStatus();
 }
 
+namespace {
+
+void ExpectationToProto(const Expectation& e, Nanos now, Family family, proto::Expectation* out) {
+  TupleToProto(e.tuple, out->mutable_tuple());
+  TupleToProto(e.mask, out->mutable_mask());
+  out->set_timeout_ms(std::max<Nanos>(0, e.expires - now) / kNanosPerMilli);
+  out->set_klass(e.klass);
+  if (e.helper == FlowHelper::kFtp) out->set_helper("ftp");
+  if (e.nat) {
+    out->set_nat(true);
+    out->set_saved_addr(e.saved_addr.bytes.data(), family == Family::kIpv4 ? 4 : 16);
+    out->set_saved_port(e.saved_port);
+    out->set_dir(static_cast<uint32_t>(e.dir));
+  }
+}
+
+absl::Status ExpectationFromProto(const proto::Expectation& in, const Flow& master, Nanos now,
+                                  Nanos age, Expectation* out) {
+  if (absl::Status s = TupleFromProto(in.tuple(), &out->tuple); !s.ok())
+    return absl::InvalidArgumentError(absl::StrCat("expectation tuple: ", s.message()));
+  // A mask is a tuple of all-ones or zero fields; its family says how long addresses are.
+  if (absl::Status s = TupleFromProto(in.mask(), &out->mask); !s.ok())
+    return absl::InvalidArgumentError(absl::StrCat("expectation mask: ", s.message()));
+  if (out->tuple.family != master.family())
+    return absl::InvalidArgumentError("expectation family differs from its master's");
+  constexpr int64_t kMaxExpectTimeoutMs = int64_t{24} * 3600 * 1000;
+  if (in.timeout_ms() < 0 || in.timeout_ms() > kMaxExpectTimeoutMs)
+    return absl::InvalidArgumentError("expectation timeout out of range");
+  if (in.klass() > 0xff || in.dir() > 1 || in.saved_port() > 0xffff)
+    return absl::InvalidArgumentError("expectation fields out of range");
+  if (in.helper() != "ftp")
+    return absl::InvalidArgumentError(absl::StrCat("expectation of unknown helper '", in.helper(), "'"));
+  out->helper = FlowHelper::kFtp;
+  out->zone = master.zone;
+  out->master = kNoFlow;
+  out->master_tuple = master.tuple[0];
+  out->klass = static_cast<uint8_t>(in.klass());
+  out->expires = now + in.timeout_ms() * kNanosPerMilli - std::max<Nanos>(age, 0);
+  if (in.nat()) {
+    const size_t len = master.family() == Family::kIpv4 ? 4 : 16;
+    if (in.saved_addr().size() != len)
+      return absl::InvalidArgumentError("expectation saved address has the wrong length");
+    out->nat = true;
+    out->saved_addr = IpAddress{};
+    std::copy(in.saved_addr().begin(), in.saved_addr().end(), out->saved_addr.bytes.begin());
+    out->saved_port = static_cast<uint16_t>(in.saved_port());
+    out->dir = static_cast<Direction>(in.dir());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 void FlowToProto(const Flow& f, Nanos now, Nanos wall_now, const FlowExtras& extras,
                  proto::Flow* out) {
   out->Clear();
@@ -107,6 +160,14 @@ void FlowToProto(const Flow& f, Nanos now, Nanos wall_now, const FlowExtras& ext
       s->set_offset_after(d.offset_after);
     }
   }
+  if (extras.ftp_state) {
+    proto::FtpState* fs = out->mutable_ftp();
+    for (int i = 0; i < extras.ftp_state->seq_aft_nl_num[0]; ++i)
+      fs->add_seq_aft_nl_original(extras.ftp_state->seq_aft_nl[0][i]);
+    for (int i = 0; i < extras.ftp_state->seq_aft_nl_num[1]; ++i)
+      fs->add_seq_aft_nl_reply(extras.ftp_state->seq_aft_nl[1][i]);
+  }
+  if (extras.expectation) ExpectationToProto(*extras.expectation, now, f.family(), out->add_expectations());
 }
 
 absl::Status FlowFromProto(const proto::Flow& in, Nanos now, Nanos age, DecodedFlow* out) {
@@ -182,6 +243,25 @@ absl::Status FlowFromProto(const proto::Flow& in, Nanos now, Nanos age, DecodedF
     out->seq_adjust = sa;
   } else if (in.seq_adjust_size() != 0) {
     return absl::InvalidArgumentError("seq_adjust needs exactly two directions");
+  }
+  if (in.has_ftp()) {
+    const proto::FtpState& fs = in.ftp();
+    if (fs.seq_aft_nl_original_size() > 2 || fs.seq_aft_nl_reply_size() > 2)
+      return absl::InvalidArgumentError("ftp state holds more than two line ends per direction");
+    FtpLineState st;
+    for (int i = 0; i < fs.seq_aft_nl_original_size(); ++i)
+      st.seq_aft_nl[0][st.seq_aft_nl_num[0]++] = fs.seq_aft_nl_original(i);
+    for (int i = 0; i < fs.seq_aft_nl_reply_size(); ++i)
+      st.seq_aft_nl[1][st.seq_aft_nl_num[1]++] = fs.seq_aft_nl_reply(i);
+    out->ftp_state = st;
+  }
+  if (in.expectations_size() > 1)
+    return absl::InvalidArgumentError("more than one expectation per master");
+  if (in.expectations_size() == 1) {
+    Expectation e;
+    if (absl::Status s = ExpectationFromProto(in.expectations(0), f, now, age, &e); !s.ok())
+      return s;
+    out->expectation = e;
   }
   return absl::OkStatus();
 }

@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "absl/status/status.h"
+#include "core/conntrack/expectations.h"
 #include "core/conntrack/flow.h"
 #include "core/conntrack/tuple.h"
 #include "ctsync/flow.pb.h"
@@ -23,6 +24,8 @@ absl::Status TupleFromProto(const proto::Tuple& in, Tuple* out);
 struct FlowExtras {
   const SeqAdjust* seq_adjust = nullptr;  // NAT sequence adjustment, when the flow has one
   const Tuple* master = nullptr;          // original tuple of the master of a RELATED flow
+  const FtpLineState* ftp_state = nullptr;    // flows with the ftp helper
+  const Expectation* expectation = nullptr;   // the flow's pending expectation, if any
 };
 
 // `now` is the monotonic time the flow's deadline is measured against, `wall_now` the wall
@@ -34,6 +37,9 @@ struct DecodedFlow {
   Flow flow;  // index-valued fields (master) are kNoFlow: resolve master_tuple yourself
   std::optional<SeqAdjust> seq_adjust;
   std::optional<Tuple> master_tuple;
+  std::optional<FtpLineState> ftp_state;
+  // master is kNoFlow and master_tuple the flow's original tuple; expires = now + remaining.
+  std::optional<Expectation> expectation;
   Nanos remaining = 0;  // lifetime left after subtracting the age; may be <= 0 (expired)
 };
 

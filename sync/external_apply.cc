@@ -84,7 +84,7 @@ ExternalCache::Result ExternalCache::Apply(const PeerFlowUpdate& u, Nanos now) {
     ++stats_.replaced;
     return Result::kReplaced;
   }
-  UpdateInPlace(found.idx, u.decoded);
+  UpdateInPlace(found.idx, u.decoded, now);
   ++stats_.updated;
   return Result::kUpdated;
 }
@@ -102,12 +102,13 @@ ExternalCache::Result ExternalCache::Insert(const PeerFlowUpdate& u, Nanos now) 
   MarkLearnt(*idx, u.peer);
   FlowTable& table = engine_.table();
   if (u.decoded.seq_adjust) table.MutableSeqAdjust(*idx) = *u.decoded.seq_adjust;
-  ResolveMaster(*idx, u.decoded);
+  ApplyHelperState(*idx, u.decoded);
+  ResolveMaster(*idx, u.decoded, now);
   ++stats_.inserted;
   return Result::kInserted;
 }
 
-void ExternalCache::UpdateInPlace(FlowIndex idx, const codec::DecodedFlow& d) {
+void ExternalCache::UpdateInPlace(FlowIndex idx, const codec::DecodedFlow& d, Nanos now) {
   FlowTable& table = engine_.table();
   Flow& f = table.flow(idx);
   f.status = (d.flow.status & ~kIpsDying) | kIpsConfirmed;
@@ -118,10 +119,25 @@ void ExternalCache::UpdateInPlace(FlowIndex idx, const codec::DecodedFlow& d) {
   f.counters[1] = d.flow.counters[1];
   table.SetTimeout(idx, d.flow.expires);
   if (d.seq_adjust) table.MutableSeqAdjust(idx) = *d.seq_adjust;
-  if (f.master == kNoFlow) ResolveMaster(idx, d);
+  ApplyHelperState(idx, d);
+  if (f.master == kNoFlow) ResolveMaster(idx, d, now);
 }
 
-void ExternalCache::ResolveMaster(FlowIndex idx, const codec::DecodedFlow& d) {
+void ExternalCache::ApplyHelperState(FlowIndex idx, const codec::DecodedFlow& d) {
+  if (d.flow.helper == FlowHelper::kNone) return;
+  if (d.ftp_state) engine_.table().MutableFtpState(idx) = *d.ftp_state;
+  // A helper flow's update carries its pending expectation (or none): it replaces ours, so
+  // a promoted backup relates the data connection the old active announced.
+  ExpectationTable& exps = engine_.expectations();
+  exps.RemoveMaster(idx);
+  if (d.expectation) {
+    Expectation e = *d.expectation;
+    e.master = idx;
+    exps.Add(e, /*max_per_master=*/1);
+  }
+}
+
+void ExternalCache::ResolveMaster(FlowIndex idx, const codec::DecodedFlow& d, Nanos now) {
   if (!d.master_tuple) return;
   FlowTable& table = engine_.table();
   Flow& f = table.flow(idx);
@@ -129,6 +145,8 @@ void ExternalCache::ResolveMaster(FlowIndex idx, const codec::DecodedFlow& d) {
   if (!m.found() || m.idx == idx) return;
   f.master = m.idx;
   ++table.flow(m.idx).child_count;
+  // The peer's data connection consumed the expectation there; it goes here too.
+  engine_.expectations().Take(f.tuple[0], f.zone, now);
 }
 
 void ExternalCache::Commit() {

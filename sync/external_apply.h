@@ -92,8 +92,9 @@ class ExternalCache {
   void MarkLearnt(FlowIndex idx, uint32_t peer);
   uint16_t PeerSlot(uint32_t node_id);
   Result Insert(const PeerFlowUpdate& u, Nanos now);
-  void UpdateInPlace(FlowIndex idx, const codec::DecodedFlow& d);
-  void ResolveMaster(FlowIndex idx, const codec::DecodedFlow& d);
+  void UpdateInPlace(FlowIndex idx, const codec::DecodedFlow& d, Nanos now);
+  void ApplyHelperState(FlowIndex idx, const codec::DecodedFlow& d);
+  void ResolveMaster(FlowIndex idx, const codec::DecodedFlow& d, Nanos now);
   template <typename Pred>
   size_t KillIf(Nanos now, Pred pred);
 

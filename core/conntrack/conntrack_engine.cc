@@ -72,6 +72,17 @@ void ConntrackEngine::Emit(FlowEventType type, FlowIndex idx, uint32_t changes, 
     e.has_master = true;
     e.master = table_->flow(e.flow.master).tuple[0];
   }
+  if (e.flow.helper != FlowHelper::kNone) {
+    if (const FtpLineState* fs = table_->ftp_state(idx)) {
+      e.has_ftp_state = true;
+      e.ftp_state = *fs;
+    }
+    for (const Expectation& x : expectations_.all()) {
+      if (x.master != idx) continue;
+      e.has_expectation = true;
+      e.expectation = x;
+    }
+  }
   events_.Push(e);
 }
 

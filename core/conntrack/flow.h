@@ -112,4 +112,14 @@ struct SeqAdjust {
   friend bool operator==(const SeqAdjust&, const SeqAdjust&) = default;
 };
 
+// The FTP helper's per-flow state (the kernel's nf_ct_ftp_master): the sequence numbers
+// right after the last two line ends seen in each direction. Only a segment starting at
+// one of them is parsed, so a backup needs these to parse the next command as the old
+// active would have.
+struct FtpLineState {
+  uint32_t seq_aft_nl[2][2] = {};  // [Direction][newest two]
+  uint8_t seq_aft_nl_num[2] = {};
+  friend bool operator==(const FtpLineState&, const FtpLineState&) = default;
+};
+
 }  // namespace ctsync

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 
+#include "core/conntrack/expectations.h"
 #include "core/conntrack/flow.h"
 
 namespace ctsync {
@@ -24,6 +25,7 @@ inline constexpr uint32_t kChangeMark = 1u << 3;
 inline constexpr uint32_t kChangeSeqAdjust = 1u << 4;
 inline constexpr uint32_t kChangeTimeout = 1u << 5;  // lifetime extended by traffic
 inline constexpr uint32_t kChangeWindow = 1u << 6;   // TCP window-tracking data
+inline constexpr uint32_t kChangeHelper = 1u << 7;   // helper state or expectations
 
 struct FlowEvent {
   FlowEventType type = FlowEventType::kNew;
@@ -36,6 +38,12 @@ struct FlowEvent {
   SeqAdjust seq_adjust;  // NAT sequence adjustment (a helper resized a payload)
   bool has_master = false;
   Tuple master;  // original tuple of the master of a RELATED flow
+  // Flows with a helper: its parsing state, and the expectation the flow has pending (the
+  // FTP helper allows one per master), so a backup can relate the data connection.
+  bool has_ftp_state = false;
+  FtpLineState ftp_state;
+  bool has_expectation = false;
+  Expectation expectation;
 };
 
 class FlowEventRing {

@@ -265,6 +265,7 @@ void FlowTable::Free(FlowIndex idx) {
   free_head_ = idx;
   --used_;
   if (!seq_adjust_.empty()) seq_adjust_.erase(idx);
+  if (!ftp_state_.empty()) ftp_state_.erase(idx);
 }
 
 void FlowTable::Release(FlowIndex idx) {
@@ -379,6 +380,11 @@ void FlowTable::ForEach(absl::FunctionRef<void(FlowIndex, const Flow&)> fn) cons
   for (FlowIndex idx = 0; idx < high_water_; ++idx) {
     if (slab_[idx].slot == FlowSlot::kConfirmed) fn(idx, slab_[idx]);
   }
+}
+
+const FtpLineState* FlowTable::ftp_state(FlowIndex idx) const {
+  auto it = ftp_state_.find(idx);
+  return it == ftp_state_.end() ? nullptr : &it->second;
 }
 
 const SeqAdjust* FlowTable::seq_adjust(FlowIndex idx) const {

@@ -122,6 +122,9 @@ class FlowTable {
   const SeqAdjust* seq_adjust(FlowIndex idx) const;
   SeqAdjust& MutableSeqAdjust(FlowIndex idx) { return seq_adjust_[idx]; }
   void ClearSeqAdjust(FlowIndex idx) { seq_adjust_.erase(idx); }
+  // Helper state of flows with a helper (nf_conn_help); freed with the flow.
+  const FtpLineState* ftp_state(FlowIndex idx) const;
+  FtpLineState& MutableFtpState(FlowIndex idx) { return ftp_state_[idx]; }
 
   // Entries in use, confirmed or not (the kernel's nf_conntrack_count).
   size_t size() const { return used_; }
@@ -161,6 +164,7 @@ class FlowTable {
   std::unique_ptr<uint32_t[], SlabDeleter> buckets_;
   TimerWheel wheel_;
   absl::flat_hash_map<FlowIndex, SeqAdjust> seq_adjust_;
+  absl::flat_hash_map<FlowIndex, FtpLineState> ftp_state_;
   FlowIndex free_head_ = kNoFlow;  // free entries chained through hash_next[0]
   FlowIndex high_water_ = 0;       // slab entries below this have been used at least once
   size_t used_ = 0;

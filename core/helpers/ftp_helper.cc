@@ -156,15 +156,7 @@ int FtpParse(absl::Span<const uint8_t> payload, Direction dir, Family family,
   return 0;
 }
 
-FtpHelper::FtpHelper(ConntrackEngine* conntrack) : conntrack_(conntrack) {
-  conntrack_->add_destroy_hook([this](FlowIndex idx) { states_.erase(idx); });
-}
-
-FtpHelper::State& FtpHelper::StateOf(FlowIndex idx, uint64_t flow_id) {
-  State& s = states_[idx];
-  if (s.flow_id != flow_id) s = State{flow_id};
-  return s;
-}
+FtpHelper::FtpHelper(ConntrackEngine* conntrack) : conntrack_(conntrack) {}
 
 bool FtpHelper::Help(PacketBuffer& b, Nanos now) {
   // Until there has been traffic both ways, the kernel does not look into packets.
@@ -174,7 +166,10 @@ bool FtpHelper::Help(PacketBuffer& b, Nanos now) {
   Flow& f = conntrack_->table().flow(b.ct.flow);
   const Direction dir = b.ct.dir();
   const int d = static_cast<int>(dir);
-  State& st = StateOf(b.ct.flow, f.id);
+  // In the table, not here: a peer's copy of the flow must carry it (kChangeHelper).
+  FtpLineState& st = conntrack_->table().MutableFtpState(b.ct.flow);
+  const FtpLineState before = st;
+  uint32_t changes = 0;
   const absl::Span<const uint8_t> payload(b.frame.data() + p.payload_offset, p.payload_len);
   const bool ends_in_nl = payload.back() == '\n';
   const uint32_t seq_after = p.seq + p.payload_len;
@@ -213,28 +208,33 @@ bool FtpHelper::Help(PacketBuffer& b, Nanos now) {
       e.expires = now + kExpectTimeoutS * kNanosPerSecond;
       e.helper = FlowHelper::kFtp;
       if (f.status & kIpsNatMask) {
-        ok = NatMangle(b, f, dir, m, e, now);
-      } else {
-        conntrack_->AddExpectation(e, kMaxExpected);
+        ok = NatMangle(b, f, dir, m, e, &changes);
+      } else if (conntrack_->AddExpectation(e, kMaxExpected)) {
+        changes |= kChangeHelper;
       }
     }
   }
-  if (ends_in_nl) {
-    // update_nl_seq: remember where the next line starts; keep the two newest.
-    for (int i = 0; i < st.seq_aft_nl_num[d]; ++i)
-      if (st.seq_aft_nl[d][i] == seq_after) return ok;
-    if (st.seq_aft_nl_num[d] < 2) {
-      st.seq_aft_nl[d][st.seq_aft_nl_num[d]++] = seq_after;
-    } else {
-      const int oldest = Before(st.seq_aft_nl[d][0], st.seq_aft_nl[d][1]) ? 0 : 1;
-      if (After(seq_after, st.seq_aft_nl[d][oldest])) st.seq_aft_nl[d][oldest] = seq_after;
-    }
-  }
+  if (ends_in_nl) UpdateNlSeq(st, d, seq_after);
+  if (!(st == before)) changes |= kChangeHelper;
+  // One UPDATE per packet, carrying line state, expectation and seq adjustment together.
+  if (changes) conntrack_->NotifyUpdate(b.ct.flow, changes, now);
   return ok;
 }
 
+// update_nl_seq: remember where the next line starts; keep the two newest.
+void FtpHelper::UpdateNlSeq(FtpLineState& st, int d, uint32_t seq_after) {
+  for (int i = 0; i < st.seq_aft_nl_num[d]; ++i)
+    if (st.seq_aft_nl[d][i] == seq_after) return;
+  if (st.seq_aft_nl_num[d] < 2) {
+    st.seq_aft_nl[d][st.seq_aft_nl_num[d]++] = seq_after;
+  } else {
+    const int oldest = Before(st.seq_aft_nl[d][0], st.seq_aft_nl[d][1]) ? 0 : 1;
+    if (After(seq_after, st.seq_aft_nl[d][oldest])) st.seq_aft_nl[d][oldest] = seq_after;
+  }
+}
+
 bool FtpHelper::NatMangle(PacketBuffer& b, Flow& master, Direction dir, const FtpMatch& m,
-                          Expectation& exp, Nanos now) {
+                          Expectation& exp, uint32_t* changes) {
   // The data connection comes from wherever this packet goes, so it is announced with the
   // address the other side sees for the sender, and NATed like the master when it comes.
   const Direction other = Opposite(dir);
@@ -249,7 +249,10 @@ bool FtpHelper::NatMangle(PacketBuffer& b, Flow& master, Direction dir, const Ft
     bool taken = false;
     for (const Expectation& x : conntrack_->expectations().all())
       taken |= x.Matches(exp.tuple, exp.zone) && x.master != exp.master;
-    if (!taken && conntrack_->AddExpectation(exp, kMaxExpected)) break;
+    if (!taken && conntrack_->AddExpectation(exp, kMaxExpected)) {
+      *changes |= kChangeHelper;
+      break;
+    }
     if (tries == 127) return false;
   }
   std::string text;
@@ -275,7 +278,7 @@ bool FtpHelper::NatMangle(PacketBuffer& b, Flow& master, Direction dir, const Ft
   if (!MangleTcpPayload(b, m.offset, m.length, text, sa, dir, &changed)) return false;
   if (changed) {
     master.status |= kIpsSeqAdjust;
-    conntrack_->NotifyUpdate(b.ct.flow, kChangeSeqAdjust, now);
+    *changes |= kChangeSeqAdjust | kChangeStatus;
   } else if (sa == SeqAdjust{}) {
     conntrack_->table().ClearSeqAdjust(b.ct.flow);
   }

@@ -2,14 +2,13 @@
 // nf_nat_ftp.c): reads PORT / EPRT commands and 227 / 229 replies on control connections
 // that carry the ftp helper, registers the expected data connection, and under NAT rewrites
 // the announced address and port in the payload (with sequence adjustment from then on).
-// Owned by the datapath thread with its ConntrackEngine; keeps per-flow state in a side
-// table cleared through the engine's destroy hook.
+// Owned by the datapath thread with its ConntrackEngine; its per-flow line state lives in
+// the engine's FlowTable (so it is replicated and freed with the flow).
 #pragma once
 
 #include <array>
 #include <cstdint>
 
-#include "absl/container/flat_hash_map.h"
 #include "core/conntrack/conntrack_engine.h"
 #include "core/pipeline/packet_buffer.h"
 
@@ -46,18 +45,13 @@ class FtpHelper {
   uint64_t parse_drops() const { return parse_drops_; }
 
  private:
-  struct State {
-    uint64_t flow_id = 0;
-    std::array<std::array<uint32_t, 2>, 2> seq_aft_nl{};
-    std::array<uint8_t, 2> seq_aft_nl_num{};
-  };
-  State& StateOf(FlowIndex idx, uint64_t flow_id);
-  // nf_nat_ftp: rewrite the announced address to the NAT one and pick the port.
+  static void UpdateNlSeq(FtpLineState& st, int d, uint32_t seq_after);
+  // nf_nat_ftp: rewrite the announced address to the NAT one and pick the port. Adds the
+  // kChange* bits of what it changed to *changes.
   bool NatMangle(PacketBuffer& b, Flow& master, Direction dir, const FtpMatch& m,
-                 Expectation& exp, Nanos now);
+                 Expectation& exp, uint32_t* changes);
 
   ConntrackEngine* conntrack_;
-  absl::flat_hash_map<FlowIndex, State> states_;
   uint64_t parse_drops_ = 0;
 };
 

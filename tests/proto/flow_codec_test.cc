@@ -62,6 +62,75 @@ TEST(FlowCodecTest, RoundTripKeepsEveryFieldAndShortensByAge) {
   EXPECT_EQ(*d.seq_adjust, sa);
 }
 
+Expectation FtpExpectation(const Flow& master, Nanos expires) {
+  Expectation e;
+  e.tuple = master.tuple[1];
+  e.tuple.sport = 0;
+  e.tuple.dport = 50000;
+  e.mask.family = Family::kIpv4;
+  e.mask.proto = 0xff;
+  for (int i = 0; i < 4; ++i) e.mask.src.bytes[i] = e.mask.dst.bytes[i] = 0xff;
+  e.mask.dport = 0xffff;
+  e.expires = expires;
+  e.nat = true;
+  e.saved_addr = *IpAddress::Parse("192.0.2.10");
+  e.saved_port = 50001;
+  e.dir = Direction::kReply;
+  return e;
+}
+
+TEST(FlowCodecTest, FtpLineStateAndPendingExpectationTravel) {
+  Flow f = TcpFlow();
+  f.helper = FlowHelper::kFtp;
+  FtpLineState st;
+  st.seq_aft_nl[0][0] = 11;
+  st.seq_aft_nl[0][1] = 0xfffffff0u;
+  st.seq_aft_nl_num[0] = 2;
+  st.seq_aft_nl[1][0] = 7;
+  st.seq_aft_nl_num[1] = 1;
+  const Expectation e = FtpExpectation(f, 340 * kNanosPerSecond);  // 300 s left at 40 s
+  FlowExtras extras;
+  extras.ftp_state = &st;
+  extras.expectation = &e;
+  proto::Flow msg;
+  FlowToProto(f, 40 * kNanosPerSecond, 1'700'000'000 * kNanosPerSecond, extras, &msg);
+  std::string bytes;
+  ASSERT_TRUE(msg.SerializeToString(&bytes));
+  proto::Flow parsed;
+  ASSERT_TRUE(parsed.ParseFromString(bytes));
+
+  DecodedFlow d;
+  ASSERT_TRUE(FlowFromProto(parsed, 500 * kNanosPerSecond, 5 * kNanosPerSecond, &d).ok());
+  ASSERT_TRUE(d.ftp_state);
+  EXPECT_EQ(*d.ftp_state, st);
+  ASSERT_TRUE(d.expectation);
+  EXPECT_EQ(d.expectation->tuple, e.tuple);
+  EXPECT_EQ(d.expectation->mask, e.mask);
+  EXPECT_EQ(d.expectation->expires, 795 * kNanosPerSecond);  // 300 s - 5 s of age
+  EXPECT_EQ(d.expectation->master_tuple, f.tuple[0]);
+  EXPECT_EQ(d.expectation->master, kNoFlow);
+  EXPECT_EQ(d.expectation->zone, f.zone);
+  EXPECT_TRUE(d.expectation->nat);
+  EXPECT_EQ(d.expectation->saved_addr, e.saved_addr);
+  EXPECT_EQ(d.expectation->saved_port, 50001);
+  EXPECT_EQ(d.expectation->dir, Direction::kReply);
+
+  // What a peer could get wrong is refused, not applied.
+  proto::Flow bad = parsed;
+  bad.mutable_ftp()->add_seq_aft_nl_reply(1);
+  bad.mutable_ftp()->add_seq_aft_nl_reply(2);
+  EXPECT_FALSE(FlowFromProto(bad, 0, 0, &d).ok());
+  bad = parsed;
+  bad.mutable_expectations(0)->set_saved_addr("abc");
+  EXPECT_FALSE(FlowFromProto(bad, 0, 0, &d).ok());
+  bad = parsed;
+  bad.mutable_expectations(0)->set_helper("sip");
+  EXPECT_FALSE(FlowFromProto(bad, 0, 0, &d).ok());
+  bad = parsed;
+  *bad.add_expectations() = parsed.expectations(0);
+  EXPECT_FALSE(FlowFromProto(bad, 0, 0, &d).ok());
+}
+
 TEST(FlowCodecTest, RejectsWhatAPeerOrAFileCouldGetWrong) {
   proto::Flow good;
   FlowToProto(TcpFlow(), 0, 0, {}, &good);

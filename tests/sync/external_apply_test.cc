@@ -72,6 +72,65 @@ TEST(ExternalCacheTest, InsertUpdateDestroy) {
   EXPECT_EQ(ext.stats().unknown_destroy, 1u);
 }
 
+TEST(ExternalCacheTest, MasterUpdatesCarryHelperStateAndTheirExpectation) {
+  auto engine = MakeEngine();
+  ExternalCache ext(*engine);
+  Flow master = MakeTcpNatFlow(1, kNow);
+  master.helper = FlowHelper::kFtp;
+  PeerFlowUpdate u = Update(FlowEventType::kNew, master);
+  FtpLineState st;
+  st.seq_aft_nl[0][0] = 1234;
+  st.seq_aft_nl_num[0] = 1;
+  u.decoded.ftp_state = st;
+  Expectation e;
+  e.tuple = master.tuple[1];
+  e.tuple.sport = 0;
+  e.tuple.dport = 50000;
+  e.mask = e.tuple;  // exact match but for the source port
+  e.mask.sport = 0;
+  e.expires = kNow + 300 * kNanosPerSecond;
+  u.decoded.expectation = e;
+  ASSERT_EQ(ext.Apply(u, kNow), ExternalCache::Result::kInserted);
+  const FlowLookup m = engine->table().Find(master.tuple[0], 0);
+  ASSERT_TRUE(m.found());
+  ASSERT_NE(engine->table().ftp_state(m.idx), nullptr);
+  EXPECT_EQ(*engine->table().ftp_state(m.idx), st);
+  ASSERT_EQ(engine->expectations().size(), 1u);
+  EXPECT_EQ(engine->expectations().all()[0].master, m.idx);  // this node's index
+
+  // An update replaces the expectation (the FTP helper allows one per master).
+  u.type = FlowEventType::kUpdate;
+  u.decoded.expectation->tuple.dport = 50001;
+  ASSERT_EQ(ext.Apply(u, kNow), ExternalCache::Result::kUpdated);
+  ASSERT_EQ(engine->expectations().size(), 1u);
+  EXPECT_EQ(engine->expectations().all()[0].tuple.dport, 50001);
+
+  // The data connection the peer saw consumes it here too, and is related to the master.
+  Flow data = MakeTcpNatFlow(2, kNow);
+  data.tuple[0] = u.decoded.expectation->tuple;
+  data.tuple[0].sport = 20;
+  data.tuple[1] = data.tuple[0];
+  std::swap(data.tuple[1].src, data.tuple[1].dst);
+  std::swap(data.tuple[1].sport, data.tuple[1].dport);
+  data.status |= kIpsExpected;
+  PeerFlowUpdate du = Update(FlowEventType::kNew, data);
+  du.decoded.master_tuple = master.tuple[0];
+  ASSERT_EQ(ext.Apply(du, kNow), ExternalCache::Result::kInserted);
+  EXPECT_EQ(engine->expectations().size(), 0u);
+  const FlowLookup d = engine->table().Find(data.tuple[0], 0);
+  ASSERT_TRUE(d.found());
+  EXPECT_EQ(engine->table().flow(d.idx).master, m.idx);
+
+  // An update without an expectation means the master has none left.
+  u.decoded.expectation.reset();
+  u.decoded.expectation = e;
+  ASSERT_EQ(ext.Apply(u, kNow), ExternalCache::Result::kUpdated);
+  EXPECT_EQ(engine->expectations().size(), 1u);
+  u.decoded.expectation.reset();
+  ASSERT_EQ(ext.Apply(u, kNow), ExternalCache::Result::kUpdated);
+  EXPECT_EQ(engine->expectations().size(), 0u);
+}
+
 TEST(ExternalCacheTest, LocalFlowsWinAndExpiredArrivalsAreSkipped) {
   auto engine = MakeEngine();
   ExternalCache ext(*engine);
