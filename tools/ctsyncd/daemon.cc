@@ -546,7 +546,9 @@ std::string Daemon::Impl::Metrics() {
     absl::StrAppend(&out, PromLine("ctsync_promotion_seconds", "", last_promotion_ns.load() / 1e9));
   if (replicator) {
     auto rs = OnSync([this] { return replicator->stats(); });
-    auto peers = OnSync([this] { return replicator->Peers(); });
+    // Read on the sync thread, which owns the replicator (last_stream_seq included).
+    auto [peers, last_seq] = OnSync(
+        [this] { return std::make_pair(replicator->Peers(), replicator->last_stream_seq()); });
     rs.ForEach([&](const char* name, uint64_t v) {
       absl::StrAppend(&out, PromLine("ctsync_sync_total", absl::StrCat("counter=\"", name, "\""), v));
     });
@@ -554,7 +556,7 @@ std::string Daemon::Impl::Metrics() {
       const std::string l = absl::StrCat("peer=\"", p.node_id, "\"");
       absl::StrAppend(&out, PromLine("ctsync_peer_alive", l, p.alive ? 1 : 0));
       absl::StrAppend(&out, PromLine("ctsync_peer_unacked_events", l,
-                                     static_cast<double>(replicator->last_stream_seq() - p.acked_ours)));
+                                     static_cast<double>(last_seq - p.acked_ours)));
     }
   }
   if (store) {
