@@ -116,6 +116,10 @@ class Daemon::Impl {
   // Sync thread.
   void SyncTick();
 
+  // Main thread: turns new store write/sync errors into one log line with RocksDB's reason
+  // and the ctsync_store_healthy gauge. The datapath and sync never wait for the store.
+  void CheckStore();
+
   DaemonConfig cfg;
   Logger log;
   EngineLog engine_log{log};
@@ -135,6 +139,9 @@ class Daemon::Impl {
   std::atomic<bool> drain_pending{false};
 
   std::unique_ptr<storage::FlowStore> store;
+  std::atomic<bool> store_healthy{true};
+  uint64_t store_errors_seen = 0;  // main thread
+  std::string store_last_error;    // main thread
   std::unique_ptr<ControlServer> control;
   std::unique_ptr<MetricsServer> metrics;
 
@@ -539,7 +546,9 @@ std::string Daemon::Impl::Metrics() {
     absl::StrAppend(&out, PromLine("ctsync_promotion_seconds", "", last_promotion_ns.load() / 1e9));
   if (replicator) {
     auto rs = OnSync([this] { return replicator->stats(); });
-    auto peers = OnSync([this] { return replicator->Peers(); });
+    // Read on the sync thread, which owns the replicator (last_stream_seq included).
+    auto [peers, last_seq] = OnSync(
+        [this] { return std::make_pair(replicator->Peers(), replicator->last_stream_seq()); });
     rs.ForEach([&](const char* name, uint64_t v) {
       absl::StrAppend(&out, PromLine("ctsync_sync_total", absl::StrCat("counter=\"", name, "\""), v));
     });
@@ -547,7 +556,7 @@ std::string Daemon::Impl::Metrics() {
       const std::string l = absl::StrCat("peer=\"", p.node_id, "\"");
       absl::StrAppend(&out, PromLine("ctsync_peer_alive", l, p.alive ? 1 : 0));
       absl::StrAppend(&out, PromLine("ctsync_peer_unacked_events", l,
-                                     static_cast<double>(replicator->last_stream_seq() - p.acked_ours)));
+                                     static_cast<double>(last_seq - p.acked_ours)));
     }
   }
   if (store) {
@@ -555,11 +564,32 @@ std::string Daemon::Impl::Metrics() {
     absl::StrAppend(&out, PromLine("ctsync_store_committed_total", "", c.committed));
     absl::StrAppend(&out, PromLine("ctsync_store_dropped_total", "", c.dropped_queue_full));
     absl::StrAppend(&out, PromLine("ctsync_store_write_errors_total", "", c.write_errors));
+    absl::StrAppend(&out, PromLine("ctsync_store_sync_errors_total", "", c.sync_errors));
+    absl::StrAppend(&out, PromLine("ctsync_store_lost_events_total", "", c.lost_to_errors));
+    absl::StrAppend(&out, PromLine("ctsync_store_healthy", "", store_healthy.load() ? 1 : 0));
     absl::StrAppend(&out, PromLine("ctsync_store_syncs_total", "", c.syncs));
     absl::StrAppend(&out, PromLine("ctsync_snapshots_total", "", c.snapshots));
     absl::StrAppend(&out, PromLine("ctsync_snapshot_errors_total", "", c.snapshot_errors));
   }
   return out;
+}
+
+void Daemon::Impl::CheckStore() {
+  const storage::FlowStoreCounters c = store->counters();
+  const uint64_t errors = c.write_errors + c.sync_errors;
+  if (errors <= store_errors_seen) return;
+  store_errors_seen = errors;
+  store_healthy.store(false);
+  // Flush hands back the first error since the previous one (RocksDB's reason: no space,
+  // read-only file system, ...). It returns at once when the disk refuses writes.
+  const absl::Status s = store->Flush();
+  const std::string why = s.ok() ? std::string("write errors") : std::string(s.message());
+  if (why == store_last_error) return;  // said once; the counters carry on
+  store_last_error = why;
+  log.Error(absl::StrFormat(
+      "store %s/store: %s (%u failed batches, %u events not stored); flows keep being "
+      "forwarded and replicated, what is on disk lags the table from here on",
+      cfg.storage_dir, why, c.write_errors, c.lost_to_errors));
 }
 
 void Daemon::Impl::SyncTick() {
@@ -601,6 +631,7 @@ absl::Status Daemon::Impl::Run(std::atomic<bool>& stop, std::atomic<bool>& reloa
       }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (store) CheckStore();
   }
   log.Info("stopping");
   control.reset();
