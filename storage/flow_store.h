@@ -114,6 +114,12 @@ class FlowStore {
   // Reads every record back (normally once, at start, before the feed starts): see
   // restore.h for the time rules. Corrupt records are counted and named, never fatal.
   absl::StatusOr<RestoredFlows> Restore(Nanos now, Nanos wall_now) const;
+  // The same without holding every flow in memory: a reader thread walks the store, worker
+  // threads decode, and sink(stream, flows) gets the flows on the calling thread a chunk at
+  // a time (live before external, key order within each), so the caller can insert them
+  // into the engine while the rest is still being read. Returns the counts and named
+  // errors (its flow vectors are empty).
+  absl::StatusOr<RestoredFlows> Restore(Nanos now, Nanos wall_now, RestoreSink sink) const;
 
   // A consistent point-in-time copy of the store (a RocksDB checkpoint) with its manifest,
   // then retention. Takes what was committed at the call; call Flush() first to include

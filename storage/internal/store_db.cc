@@ -85,6 +85,9 @@ absl::StatusOr<StoreDb> OpenStoreDb(const std::string& path, const OpenOptions& 
   // most of the writer's time.
   db_options.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
   db_options.allow_concurrent_memtable_write = false;  // one writer thread anyway
+  // A burst of 1M events is ~170 MB of memtable: with the default two buffers the writer
+  // stops ("2 immutable memtables") whenever a flush is still sorting the previous one.
+  db_options.max_write_buffer_number = 4;
   // Bounds the WAL a restart must replay after a crash.
   db_options.max_total_wal_size = 256 << 20;
   rocksdb::BlockBasedTableOptions table;
