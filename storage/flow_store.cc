@@ -77,10 +77,6 @@ absl::StatusOr<std::unique_ptr<FlowStore>> FlowStore::Create(const FlowStoreOpti
 
 FlowStore::FlowStore(const FlowStoreOptions& options, internal::StoreDb db)
     : options_(options), db_(std::move(db)) {
-  // The producers' vector and the writer's are swapped on every drain and keep their
-  // capacity, so in steady state pushing never allocates (fresh pages cost more than the
-  // copy itself).
-  queue_.reserve(std::min<size_t>(options_.queue_capacity, 1 << 16));
   writer_ = std::thread([this] { WriterLoop(); });
   if (options_.snapshot_interval > 0 && !options_.snapshot_root.empty())
     scheduler_ = std::thread([this] { SchedulerLoop(); });
@@ -98,7 +94,16 @@ bool FlowStore::PushLocked(Op&& op) {
   if (counts) ++queued_events_;
   ++counters_.enqueued;
   ++pushed_ops_;
-  queue_.push_back(std::move(op));
+  if (queue_.empty() || queue_.back()->size() >= options_.max_batch) {
+    if (!free_blocks_.empty()) {
+      queue_.push_back(std::move(free_blocks_.back()));
+      free_blocks_.pop_back();
+    } else {
+      queue_.push_back(std::make_unique<std::vector<Op>>());
+      queue_.back()->reserve(options_.max_batch);
+    }
+  }
+  queue_.back()->push_back(std::move(op));
   return true;
 }
 
@@ -184,8 +189,10 @@ FlowStoreCounters FlowStore::counters() const {
 void FlowStore::WriterLoop() {
   // Named so that top -H, perf and the benchmark can tell the writer from its producers.
   pthread_setname_np(pthread_self(), "ctsync-store");
-  std::vector<Op> ops;
-  ops.reserve(std::min<size_t>(options_.queue_capacity, 1 << 16));
+  std::vector<std::unique_ptr<std::vector<Op>>> blocks;
+  // Blocks kept for reuse after a drain: enough for a few batches in flight; a deeper burst
+  // gives its extra blocks back.
+  constexpr size_t kSpareBlocks = 8;
   const auto delay = std::chrono::nanoseconds(options_.max_batch_delay);
   Nanos last_sync = options_.clock->Now();
   for (;;) {
@@ -198,15 +205,18 @@ void FlowStore::WriterLoop() {
         return stop_ || queued_events_ >= options_.max_batch ||
                sync_requested_through_ > synced_through_;
       });
-      ops.swap(queue_);
+      blocks.swap(queue_);
       queued_events_ = 0;
       sync_target = sync_requested_through_;
       sync_wanted = sync_requested_through_ > synced_through_;
       stopping = stop_;
     }
-    WriteOps(ops);
-    const size_t done = ops.size();
-    ops.clear();
+    size_t done = 0;
+    for (auto& block : blocks) {
+      WriteOps(*block);
+      done += block->size();
+      block->clear();
+    }
     const Nanos now = options_.clock->Now();
     bool synced = false;
     if (options_.sync != SyncPolicy::kEveryBatch &&
@@ -219,6 +229,9 @@ void FlowStore::WriterLoop() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       processed_ops_ += done;
+      for (auto& block : blocks)
+        if (free_blocks_.size() < kSpareBlocks) free_blocks_.push_back(std::move(block));
+      blocks.clear();
       if (synced || options_.sync == SyncPolicy::kEveryBatch) {
         synced_through_ = std::max(synced_through_, sync_target);
       }
@@ -242,7 +255,8 @@ void FlowStore::WriteOps(std::vector<Op>& ops) {
   const std::string key_space_end(64, '\xff');
   size_t i = 0;
   while (i < ops.size()) {
-    rocksdb::WriteBatch batch;
+    rocksdb::WriteBatch& batch = batch_;
+    batch.Clear();
     const size_t end = std::min(ops.size(), i + options_.max_batch);
     // A rewrite closes the batch: it goes in last, superseding what precedes it.
     size_t stop = i;
@@ -266,7 +280,8 @@ void FlowStore::WriteOps(std::vector<Op>& ops) {
       }
       k.push_back(static_cast<char>(op.stream));  // same tuple, other stream: another key
     }
-    seen_keys_.clear();
+    seen_keys_.clear();  // frees a large table: reserve once instead of growing it
+    seen_keys_.reserve(n);
     uint64_t coalesced = 0;
     for (size_t j = n; j-- > 0;) {
       if (!seen_keys_.insert(std::string_view(batch_keys_[j])).second) {
@@ -322,6 +337,8 @@ void FlowStore::WriteOps(std::vector<Op>& ops) {
       wal_failed_ = !db_.db->Resume().ok();
     }
     rocksdb::Status s = db_.db->Write(wo, &batch);
+    // A whole-stream rewrite can make the batch hundreds of MB: do not keep that around.
+    if (batch.GetDataSize() > (64u << 20)) batch_ = rocksdb::WriteBatch();
     if (!s.ok()) wal_failed_ = true;
     uint64_t committed = 0;
     {

@@ -1,6 +1,7 @@
 #include "storage/internal/prefix_vector_memtable.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -51,6 +52,8 @@ class PrefixVectorRep : public MemTableRep {
     SetPrefix(compare_.decode_key(e.key), &e);
     std::unique_lock<std::shared_mutex> lock(mu_);
     entries_->push_back(e);
+    memory_.store(sizeof(*this) + entries_->capacity() * sizeof(Entry),
+                  std::memory_order_relaxed);
   }
 
   bool Contains(const char* key) const override {
@@ -64,10 +67,8 @@ class PrefixVectorRep : public MemTableRep {
     immutable_ = true;
   }
 
-  size_t ApproximateMemoryUsage() override {
-    std::shared_lock<std::shared_mutex> lock(mu_);
-    return sizeof(*this) + entries_->capacity() * sizeof(Entry);
-  }
+  // RocksDB asks after every insert (to decide on a flush): no lock.
+  size_t ApproximateMemoryUsage() override { return memory_.load(std::memory_order_relaxed); }
 
   MemTableRep::Iterator* GetIterator(rocksdb::Arena* arena) override;
   ~PrefixVectorRep() override;
@@ -79,6 +80,7 @@ class PrefixVectorRep : public MemTableRep {
   std::shared_ptr<Entries> entries_;  // guarded by mu_ (the pointer and, until sorted, the vector)
   bool immutable_ = false;            // guarded by mu_
   bool sorted_ = false;               // guarded by mu_; only once immutable
+  std::atomic<size_t> memory_{sizeof(*this)};
   std::mutex arena_iters_mu_;
   std::vector<void*> arena_iters_;  // guarded by arena_iters_mu_: see GetIterator
 };
