@@ -156,6 +156,8 @@ class EngineRestorer {
     uint16_t zone;
     Tuple master;  // a copy: the flows passed to Add may be gone by Finish
   };
+  void InsertRun(absl::Span<const codec::DecodedFlow> flows);
+
   ConntrackEngine& engine_;
   Nanos now_;
   EngineRestoreResult result_;
