@@ -179,6 +179,42 @@ TEST_F(FlowStoreTest, ExternalStreamIsSeparate) {
   EXPECT_EQ(r->external().size(), 0u);
 }
 
+// The queue is a list of blocks of max_batch events: a queue many blocks deep, with a
+// rewrite between two runs of events, is written in order (events before the rewrite are
+// superseded by it, events after it apply on top) and its counts add up.
+TEST_F(FlowStoreTest, DeepQueueOfBlocksKeepsOrderAcrossARewrite) {
+  FlowStoreOptions o = Options();
+  o.max_batch = 64;
+  o.max_batch_delay = 50 * kNanosPerMilli;
+  auto store = Open(o);
+  const Nanos now = clock_.Now();
+  std::vector<FlowEvent> first, second;
+  for (uint32_t i = 0; i < 1000; ++i)
+    first.push_back(Event(FlowEventType::kNew, MakeFlow(i, now, 100 * kSec), now));
+  std::vector<proto::Flow> table(1);
+  codec::FlowToProto(MakeFlow(5000, now, 100 * kSec), now, clock_.WallNanos(), {}, &table[0]);
+  for (uint32_t i = 0; i < 500; ++i) {
+    Flow f = MakeFlow(2000 + i, now, 100 * kSec);
+    second.push_back(Event(FlowEventType::kNew, f, now));
+    if (i % 2 == 0) second.push_back(Event(FlowEventType::kDestroy, f, now));
+  }
+  ASSERT_EQ(store->EnqueueBatch(Stream::kLive, first), first.size());
+  store->RewriteStream(Stream::kLive, table);
+  ASSERT_EQ(store->EnqueueBatch(Stream::kLive, second), second.size());
+  ASSERT_TRUE(store->Flush().ok());
+  const FlowStoreCounters c = store->counters();
+  EXPECT_EQ(c.enqueued, first.size() + 1 + second.size());
+  EXPECT_EQ(c.committed, c.enqueued);
+  EXPECT_EQ(c.rewrites, 1u);
+  EXPECT_GE(c.batches, (first.size() + second.size()) / 64);
+  auto r = store->Restore(now, clock_.WallNanos());
+  ASSERT_TRUE(r.ok());
+  const auto by_port = ByPort(r->live());
+  ASSERT_EQ(by_port.size(), 1u + 250u);
+  EXPECT_TRUE(by_port.count(5000 & 0xffff));
+  for (uint32_t i = 0; i < 500; ++i) EXPECT_EQ(by_port.count(2000 + i), i % 2 == 1 ? 1u : 0u) << i;
+}
+
 // A full queue never loses events silently: they are counted, the stream is marked for a
 // full rewrite, and the rewrite brings the store back to the table's content.
 TEST_F(FlowStoreTest, QueueFullCountsDropsAndRewriteRecovers) {
