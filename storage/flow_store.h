@@ -28,6 +28,7 @@
 #include "core/conntrack/flow_events.h"
 #include "core/util/clock.h"
 #include "ctsync/flow.pb.h"
+#include "rocksdb/write_batch.h"
 #include "storage/internal/store_db.h"
 #include "storage/record_format.h"
 #include "storage/restore.h"
@@ -114,6 +115,12 @@ class FlowStore {
   // Reads every record back (normally once, at start, before the feed starts): see
   // restore.h for the time rules. Corrupt records are counted and named, never fatal.
   absl::StatusOr<RestoredFlows> Restore(Nanos now, Nanos wall_now) const;
+  // The same without holding every flow in memory: a reader thread walks the store, worker
+  // threads decode, and sink(stream, flows) gets the flows on the calling thread a chunk at
+  // a time (live before external, key order within each), so the caller can insert them
+  // into the engine while the rest is still being read. Returns the counts and named
+  // errors (its flow vectors are empty).
+  absl::StatusOr<RestoredFlows> Restore(Nanos now, Nanos wall_now, RestoreSink sink) const;
 
   // A consistent point-in-time copy of the store (a RocksDB checkpoint) with its manifest,
   // then retention. Takes what was committed at the call; call Flush() first to include
@@ -143,7 +150,11 @@ class FlowStore {
   mutable std::mutex mu_;
   std::condition_variable work_cv_;      // writer waits here
   std::condition_variable done_cv_;      // Flush waits here
-  std::vector<Op> queue_;                // guarded by mu_
+  // The queue: blocks of up to max_batch ops, handed to the writer whole and recycled, so
+  // that pushing writes into memory already mapped (and often cached) and never moves what
+  // is queued, whatever the depth.
+  std::vector<std::unique_ptr<std::vector<Op>>> queue_;        // guarded by mu_
+  std::vector<std::unique_ptr<std::vector<Op>>> free_blocks_;  // guarded by mu_
   size_t queued_events_ = 0;             // guarded by mu_ (rewrites count 0 toward capacity)
   uint64_t pushed_ops_ = 0;              // guarded by mu_
   uint64_t processed_ops_ = 0;           // guarded by mu_
@@ -166,6 +177,7 @@ class FlowStore {
   std::vector<std::string> batch_keys_;
   std::vector<bool> batch_skip_;
   absl::flat_hash_set<std::string_view> seen_keys_;
+  rocksdb::WriteBatch batch_;  // cleared, not freed, between batches
 
   std::thread writer_;
   std::thread scheduler_;

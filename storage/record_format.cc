@@ -36,17 +36,21 @@ uint32_t RecordCrc(std::string_view key, std::string_view body) {
 const char* StreamName(Stream s) { return s == Stream::kLive ? "live" : "external"; }
 
 std::string EncodeFlowKey(uint16_t zone, const Tuple& t) {
-  const size_t n = t.family == Family::kIpv6 ? 16 : 4;
   std::string out;
-  out.reserve(8 + 2 * n);
-  PutBe16(zone, &out);
-  out.push_back(static_cast<char>(t.family));
-  out.push_back(static_cast<char>(t.proto));
-  out.append(reinterpret_cast<const char*>(t.src.bytes.data()), n);
-  out.append(reinterpret_cast<const char*>(t.dst.bytes.data()), n);
-  PutBe16(t.sport, &out);
-  PutBe16(t.dport, &out);
+  AppendFlowKey(zone, t, &out);
   return out;
+}
+
+void AppendFlowKey(uint16_t zone, const Tuple& t, std::string* out) {
+  const size_t n = t.family == Family::kIpv6 ? 16 : 4;
+  out->reserve(out->size() + 8 + 2 * n);
+  PutBe16(zone, out);
+  out->push_back(static_cast<char>(t.family));
+  out->push_back(static_cast<char>(t.proto));
+  out->append(reinterpret_cast<const char*>(t.src.bytes.data()), n);
+  out->append(reinterpret_cast<const char*>(t.dst.bytes.data()), n);
+  PutBe16(t.sport, out);
+  PutBe16(t.dport, out);
 }
 
 absl::Status DecodeFlowKey(std::string_view key, uint16_t* zone, Tuple* t) {

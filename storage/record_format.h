@@ -40,6 +40,8 @@ inline constexpr char kMetaFormatVersion[] = "format_version";
 inline constexpr char kMetaLastWallMs[] = "last_wall_ms";
 
 std::string EncodeFlowKey(uint16_t zone, const Tuple& original);
+// The same key appended to *out (the writer reuses its buffers: no allocation per event).
+void AppendFlowKey(uint16_t zone, const Tuple& original, std::string* out);
 absl::Status DecodeFlowKey(std::string_view key, uint16_t* zone, Tuple* original);
 // For messages: "zone 0 tcp 192.0.2.1:1234 -> 198.51.100.7:80", or the key in hex when it
 // does not decode.

@@ -67,8 +67,21 @@ void RestoreCollector::AddFlow(Stream s, const proto::Flow& msg) {
   }
 }
 
+void RestoredFlows::Clear() {
+  for (auto& f : flows) f.clear();
+  expired = 0;
+  corrupt = 0;
+  errors.clear();
+}
+
+RestoreCollector::RestoreCollector(Nanos now, Nanos wall_now, RestoredFlows reuse)
+    : now_(now), wall_now_(wall_now), out_(std::move(reuse)) {
+  out_.Clear();
+}
+
 // A run of raw records in one buffer (copying them out of RocksDB's iterator is cheap next
-// to decoding them), then their decoded result.
+// to decoding them), then their decoded result. Chunks are reused once consumed, so a
+// streamed restore touches the same few megabytes over and over.
 struct ParallelRestoreCollector::Chunk {
   static constexpr size_t kRecords = 8192;
   struct Entry {
@@ -81,8 +94,12 @@ struct ParallelRestoreCollector::Chunk {
   bool decoded = false;
 };
 
-ParallelRestoreCollector::ParallelRestoreCollector(Nanos now, Nanos wall_now, unsigned workers)
-    : now_(now), wall_now_(wall_now), current_(std::make_unique<Chunk>()) {
+ParallelRestoreCollector::ParallelRestoreCollector(Nanos now, Nanos wall_now, unsigned workers,
+                                                   size_t max_in_flight)
+    : now_(now),
+      wall_now_(wall_now),
+      max_in_flight_(max_in_flight),
+      current_(std::make_unique<Chunk>()) {
   for (unsigned i = 0; i < std::max(1u, workers); ++i) threads_.emplace_back([this] { Work(); });
 }
 
@@ -107,18 +124,37 @@ void ParallelRestoreCollector::AddRecord(Stream s, std::string_view key, std::st
   if (c.entries.size() >= Chunk::kRecords || c.bytes.size() >= (64u << 20)) Submit();
 }
 
-void ParallelRestoreCollector::AddError(std::string error) { errors_.push_back(std::move(error)); }
+void ParallelRestoreCollector::AddError(std::string error) {
+  std::lock_guard<std::mutex> lock(mu_);
+  errors_.push_back(std::move(error));
+}
 
 void ParallelRestoreCollector::Submit() {
   if (current_->entries.empty()) return;
+  std::unique_lock<std::mutex> lock(mu_);
+  if (max_in_flight_ > 0)
+    space_cv_.wait(lock, [&] { return chunks_.size() < max_in_flight_; });
   Chunk* c = current_.get();
+  c->decoded = false;
   chunks_.push_back(std::move(current_));
-  current_ = std::make_unique<Chunk>();
+  pending_.push_back(c);
+  if (!free_.empty()) {
+    current_ = std::move(free_.back());
+    free_.pop_back();
+  } else {
+    current_ = std::make_unique<Chunk>();
+  }
+  lock.unlock();
+  cv_.notify_all();  // workers and the consumer share the condition variable
+}
+
+void ParallelRestoreCollector::EndInput() {
+  Submit();
   {
     std::lock_guard<std::mutex> lock(mu_);
-    pending_.push_back(c);
+    ended_ = true;
   }
-  cv_.notify_all();  // workers and Finish share the condition variable
+  cv_.notify_all();
 }
 
 void ParallelRestoreCollector::Work() {
@@ -131,14 +167,20 @@ void ParallelRestoreCollector::Work() {
       c = pending_.front();
       pending_.pop_front();
     }
-    RestoreCollector collector(now_, wall_now_);
+    RestoreCollector collector(now_, wall_now_, std::move(c->result));
     collector.Reserve(Stream::kLive, c->entries.size());
     for (const Chunk::Entry& e : c->entries) {
       collector.AddRecord(e.stream, std::string_view(c->bytes).substr(e.key_at, e.key_len),
                           std::string_view(c->bytes).substr(e.value_at, e.value_len));
     }
     c->result = collector.Finish();
-    std::string().swap(c->bytes);
+    c->entries.clear();
+    // Unbounded (Finish) mode keeps every chunk until the end: give the raw bytes back now.
+    if (max_in_flight_ == 0) {
+      std::string().swap(c->bytes);
+    } else {
+      c->bytes.clear();
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       c->decoded = true;
@@ -147,39 +189,47 @@ void ParallelRestoreCollector::Work() {
   }
 }
 
-RestoredFlows ParallelRestoreCollector::Finish() {
-  Submit();
-  {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] {
-      for (const auto& c : chunks_)
-        if (!c->decoded) return false;
-      return true;
-    });
-  }
+RestoredFlows ParallelRestoreCollector::Consume(RestoreSink sink) {
   RestoredFlows out;
-  size_t total[kStreamCount] = {0, 0};
-  for (const auto& c : chunks_)
-    for (int i = 0; i < kStreamCount; ++i) total[i] += c->result.flows[i].size();
-  for (int i = 0; i < kStreamCount; ++i) out.flows[i].reserve(total[i]);
-  for (auto& c : chunks_) {
-    RestoredFlows& r = c->result;
-    for (int i = 0; i < kStreamCount; ++i) {
-      out.flows[i].insert(out.flows[i].end(), std::make_move_iterator(r.flows[i].begin()),
-                          std::make_move_iterator(r.flows[i].end()));
-      std::vector<codec::DecodedFlow>().swap(r.flows[i]);
+  for (;;) {
+    std::unique_ptr<Chunk> c;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return (!chunks_.empty() && chunks_.front()->decoded) ||
+                                  (ended_ && chunks_.empty()); });
+      if (chunks_.empty()) break;
+      c = std::move(chunks_.front());
+      chunks_.pop_front();
     }
+    space_cv_.notify_one();
+    RestoredFlows& r = c->result;
+    for (int i = 0; i < kStreamCount; ++i)
+      if (!r.flows[i].empty()) sink(static_cast<Stream>(i), absl::MakeSpan(r.flows[i]));
     out.expired += r.expired;
     out.corrupt += r.corrupt;
     for (std::string& e : r.errors)
       if (out.errors.size() < RestoredFlows::kMaxNamedErrors) out.errors.push_back(std::move(e));
+    r.Clear();
+    std::lock_guard<std::mutex> lock(mu_);
+    free_.push_back(std::move(c));
   }
-  chunks_.clear();
+  std::lock_guard<std::mutex> lock(mu_);
   for (std::string& e : errors_) {
     ++out.corrupt;
     if (out.errors.size() < RestoredFlows::kMaxNamedErrors) out.errors.push_back(std::move(e));
   }
   errors_.clear();
+  return out;
+}
+
+RestoredFlows ParallelRestoreCollector::Finish() {
+  EndInput();
+  std::vector<codec::DecodedFlow> flows[kStreamCount];
+  RestoredFlows out = Consume([&](Stream s, absl::Span<codec::DecodedFlow> run) {
+    std::vector<codec::DecodedFlow>& v = flows[static_cast<int>(s)];
+    v.insert(v.end(), std::make_move_iterator(run.begin()), std::make_move_iterator(run.end()));
+  });
+  for (int i = 0; i < kStreamCount; ++i) out.flows[i] = std::move(flows[i]);
   return out;
 }
 
@@ -199,32 +249,62 @@ absl::StatusOr<RestoredFlows> RestoreFromPath(const std::string& path, Nanos now
   return collector.Finish();
 }
 
-EngineRestoreResult RestoreIntoEngine(ConntrackEngine& engine,
-                                      const std::vector<codec::DecodedFlow>& flows, Nanos now) {
-  EngineRestoreResult result;
-  std::vector<std::pair<FlowIndex, const codec::DecodedFlow*>> related;
+void EngineRestorer::Add(absl::Span<const codec::DecodedFlow> flows) {
+  // An insert mostly waits for the hash buckets and chain entries of both tuples. A batched
+  // lookup of the next few flows first (FindBatch prefetches and overlaps those misses)
+  // brings them into cache for the inserts' own clash checks.
+  constexpr size_t kWarm = 16;
+  Tuple tuples[2 * kWarm];
+  uint16_t zones[2 * kWarm];
+  FlowLookup found[2 * kWarm];
+  for (size_t at = 0; at < flows.size(); at += kWarm) {
+    const size_t n = std::min(kWarm, flows.size() - at);
+    for (size_t i = 0; i < n; ++i) {
+      const Flow& f = flows[at + i].flow;
+      tuples[2 * i] = f.tuple[0];
+      tuples[2 * i + 1] = f.tuple[1];
+      zones[2 * i] = zones[2 * i + 1] = f.zone;
+    }
+    engine_.table().FindBatch(absl::MakeConstSpan(tuples, 2 * n),
+                              absl::MakeConstSpan(zones, 2 * n), absl::MakeSpan(found, 2 * n));
+    InsertRun(flows.subspan(at, n));
+  }
+}
+
+void EngineRestorer::InsertRun(absl::Span<const codec::DecodedFlow> flows) {
   for (const codec::DecodedFlow& d : flows) {
-    absl::StatusOr<FlowIndex> idx = engine.Insert(d.flow, now);
+    absl::StatusOr<FlowIndex> idx = engine_.Insert(d.flow, now_);
     if (!idx.ok()) {
       if (absl::IsAlreadyExists(idx.status())) {
-        ++result.clashed;
+        ++result_.clashed;
       } else {
-        ++result.table_full;
+        ++result_.table_full;
       }
       continue;
     }
-    ++result.inserted;
-    if (d.seq_adjust) engine.table().MutableSeqAdjust(*idx) = *d.seq_adjust;
-    if (d.master_tuple) related.emplace_back(*idx, &d);
+    ++result_.inserted;
+    if (d.seq_adjust) engine_.table().MutableSeqAdjust(*idx) = *d.seq_adjust;
+    if (d.master_tuple) related_.push_back({*idx, d.flow.zone, *d.master_tuple});
   }
+}
+
+EngineRestoreResult EngineRestorer::Finish() {
   // Masters may come after their children in key order: link once everything is in.
-  for (const auto& [idx, d] : related) {
-    const FlowLookup m = engine.table().Find(*d->master_tuple, d->flow.zone);
+  for (const Related& r : related_) {
+    const FlowLookup m = engine_.table().Find(r.master, r.zone);
     if (!m.found()) continue;
-    engine.table().flow(idx).master = m.idx;
-    ++result.masters_linked;
+    engine_.table().flow(r.idx).master = m.idx;
+    ++result_.masters_linked;
   }
-  return result;
+  related_.clear();
+  return result_;
+}
+
+EngineRestoreResult RestoreIntoEngine(ConntrackEngine& engine,
+                                      const std::vector<codec::DecodedFlow>& flows, Nanos now) {
+  EngineRestorer restorer(engine, now);
+  restorer.Add(flows);
+  return restorer.Finish();
 }
 
 }  // namespace ctsync::storage

@@ -8,7 +8,7 @@
 // the whole table at shutdown (FlowStore::RewriteStream), so the age is then exactly the
 // downtime.
 //
-// DecodeForRestore: any thread. RestoreIntoEngine: the engine's owning thread.
+// Collectors: see each class. EngineRestorer / RestoreIntoEngine: the engine's owning thread.
 #pragma once
 
 #include <condition_variable>
@@ -23,6 +23,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "core/conntrack/conntrack_engine.h"
 #include "proto/flow_codec.h"
 #include "storage/record_format.h"
@@ -41,6 +42,8 @@ struct RestoredFlows {
   const std::vector<codec::DecodedFlow>& external() const { return flows[1]; }
   // Moves `more` in after what is here (flows, counts, named errors up to the limit).
   void Append(RestoredFlows&& more);
+  // Empties everything, keeping the flow vectors' capacity.
+  void Clear();
 };
 
 // How long ago (ns) a record written at wall time `record_wall_ms` was, at `wall_now`: 0
@@ -54,6 +57,8 @@ class RestoreCollector {
   // `now`: monotonic time the restored deadlines are set against; `wall_now`: the wall
   // clock at the same moment.
   RestoreCollector(Nanos now, Nanos wall_now) : now_(now), wall_now_(wall_now) {}
+  // Collects into `reuse` after emptying it: its vectors keep their capacity.
+  RestoreCollector(Nanos now, Nanos wall_now, RestoredFlows reuse);
   void AddRecord(Stream s, std::string_view key, std::string_view value);
   void AddFlow(Stream s, const proto::Flow& flow);
   void AddError(std::string error);
@@ -74,19 +79,36 @@ class RestoreCollector {
 // cannot be walked to the end (truncated export, RocksDB corruption).
 absl::StatusOr<RestoredFlows> RestoreFromPath(const std::string& path, Nanos now, Nanos wall_now);
 
-// RestoreCollector::AddRecord spread over worker threads: the caller (reading the store)
-// hands over raw records in chunks, `workers` threads check and decode them. Same result,
-// in the same order, as one RestoreCollector; restore at start is mostly decoding, so this
-// divides its time by the cores available. Add* and Finish from one thread.
+// Receives restored flows a run at a time, in record order within each stream (see
+// ParallelRestoreCollector::Consume). The flows are the sink's to use or move from until it
+// returns; their memory is then reused.
+using RestoreSink = absl::FunctionRef<void(Stream, absl::Span<codec::DecodedFlow>)>;
+
+// RestoreCollector::AddRecord spread over threads: a producer (the thread reading the store)
+// hands over raw records, `workers` threads check and decode them in chunks, and a consumer
+// takes the decoded chunks in the order the records came: one chunk at a time (Consume, to
+// restore straight into the engine with a few chunks in memory) or all at once (Finish).
+// Same flows, in the same order per stream, same counts and named errors as one
+// RestoreCollector. AddRecord, AddError and EndInput from one producer thread; Consume or
+// Finish from one consumer thread (Finish may be called by the producer itself).
 class ParallelRestoreCollector {
  public:
-  ParallelRestoreCollector(Nanos now, Nanos wall_now, unsigned workers);
+  // max_in_flight: chunks handed over but not yet consumed; AddRecord waits for the
+  // consumer beyond that. 0: no limit (needed when the producer calls Finish itself).
+  ParallelRestoreCollector(Nanos now, Nanos wall_now, unsigned workers,
+                           size_t max_in_flight = 0);
   ~ParallelRestoreCollector();
   ParallelRestoreCollector(const ParallelRestoreCollector&) = delete;
   ParallelRestoreCollector& operator=(const ParallelRestoreCollector&) = delete;
 
   void AddRecord(Stream s, std::string_view key, std::string_view value);
-  void AddError(std::string error);
+  void AddError(std::string error);  // a read error (counted as corrupt, named)
+  void EndInput();                   // no more records
+  // Until EndInput and the last chunk: sink(stream, flows) for each decoded chunk (live
+  // and external flows of a chunk are passed separately). Returns the counts and named
+  // errors; its flow vectors are empty.
+  RestoredFlows Consume(RestoreSink sink);
+  // EndInput, then every flow collected into the result.
   RestoredFlows Finish();
 
  private:
@@ -96,13 +118,17 @@ class ParallelRestoreCollector {
 
   Nanos now_;
   Nanos wall_now_;
-  std::unique_ptr<Chunk> current_;
-  std::vector<std::unique_ptr<Chunk>> chunks_;  // in submission order
-  std::vector<std::string> errors_;             // the caller's own (read errors)
+  size_t max_in_flight_;
+  std::unique_ptr<Chunk> current_;  // producer only
   std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Chunk*> pending_;  // guarded by mu_
-  bool done_ = false;           // guarded by mu_
+  std::condition_variable cv_;        // workers (work to do) and consumer (chunk decoded)
+  std::condition_variable space_cv_;  // producer: a chunk was consumed
+  std::deque<std::unique_ptr<Chunk>> chunks_;  // guarded by mu_: handed over, in order
+  std::deque<Chunk*> pending_;                 // guarded by mu_: not yet decoded
+  std::vector<std::unique_ptr<Chunk>> free_;   // guarded by mu_: consumed, for reuse
+  std::vector<std::string> errors_;            // guarded by mu_: the producer's own
+  bool ended_ = false;                         // guarded by mu_
+  bool done_ = false;                          // guarded by mu_
   std::vector<std::thread> threads_;
 };
 
@@ -115,8 +141,30 @@ struct EngineRestoreResult {
 
 // Inserts flows with ConntrackEngine::Insert (which emits NEW for each). Their reply tuples
 // carry the NAT bindings, so the NAT engine's tuple-uniqueness check against the table
-// never hands a restored flow's port to a new flow. Restores NAT sequence adjustments and
-// links RELATED flows to their masters when the master was restored too.
+// never hands a restored flow's port to a new flow. Restores NAT sequence adjustments and,
+// in Finish, links RELATED flows to their masters when the master was restored too (a
+// master may come after its child). Add as often as flows arrive. Engine's thread only.
+class EngineRestorer {
+ public:
+  EngineRestorer(ConntrackEngine& engine, Nanos now) : engine_(engine), now_(now) {}
+  void Add(absl::Span<const codec::DecodedFlow> flows);
+  EngineRestoreResult Finish();
+
+ private:
+  struct Related {
+    FlowIndex idx;
+    uint16_t zone;
+    Tuple master;  // a copy: the flows passed to Add may be gone by Finish
+  };
+  void InsertRun(absl::Span<const codec::DecodedFlow> flows);
+
+  ConntrackEngine& engine_;
+  Nanos now_;
+  EngineRestoreResult result_;
+  std::vector<Related> related_;
+};
+
+// EngineRestorer over one vector.
 EngineRestoreResult RestoreIntoEngine(ConntrackEngine& engine,
                                       const std::vector<codec::DecodedFlow>& flows, Nanos now);
 

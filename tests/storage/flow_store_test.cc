@@ -106,6 +106,55 @@ TEST_F(FlowStoreTest, RestoreSubtractsDowntimeAndDropsExpired) {
   EXPECT_EQ(live[3].flow.tuple[1].dst.ToString(Family::kIpv4), "203.0.113.5");
 }
 
+// The streamed restore hands over the same flows as the one that returns vectors, live
+// first, and inserting them into an engine piece by piece gives the same table.
+TEST_F(FlowStoreTest, StreamedRestoreMatchesRestoreAndFillsTheEngine) {
+  auto store = Open(Options());
+  const Nanos now = clock_.Now();
+  std::vector<FlowEvent> events;
+  for (uint32_t i = 0; i < 20000; ++i)
+    events.push_back(Event(FlowEventType::kNew, MakeFlow(i, now, 300 * kSec, i % 4 == 0, true), now));
+  ASSERT_EQ(store->EnqueueBatch(Stream::kLive, events), events.size());
+  for (uint32_t i = 0; i < 100; ++i)
+    ASSERT_TRUE(store->Enqueue(Stream::kExternal,
+                               Event(FlowEventType::kNew, MakeFlow(50000 + i, now, 300 * kSec), now)));
+  ASSERT_TRUE(store->Flush().ok());
+  absl::StatusOr<RestoredFlows> whole = store->Restore(now, clock_.WallNanos());
+  ASSERT_TRUE(whole.ok());
+
+  ConntrackOptions co;
+  auto engine = *ConntrackEngine::Create(co, 0);
+  EngineRestorer restorer(*engine, now);
+  std::vector<codec::DecodedFlow> live, external;
+  bool external_seen = false, live_after_external = false;
+  absl::StatusOr<RestoredFlows> streamed =
+      store->Restore(now, clock_.WallNanos(), [&](Stream s, absl::Span<codec::DecodedFlow> run) {
+        if (s == Stream::kExternal) {
+          external_seen = true;
+          external.insert(external.end(), run.begin(), run.end());
+          return;
+        }
+        live_after_external |= external_seen;
+        live.insert(live.end(), run.begin(), run.end());
+        restorer.Add(run);
+      });
+  ASSERT_TRUE(streamed.ok());
+  EXPECT_FALSE(live_after_external);
+  EXPECT_TRUE(streamed->live().empty());
+  EXPECT_EQ(streamed->corrupt, 0u);
+  ASSERT_EQ(live.size(), 20000u);
+  ASSERT_EQ(whole->live().size(), live.size());
+  ASSERT_EQ(whole->external().size(), external.size());
+  EXPECT_EQ(external.size(), 100u);
+  for (size_t i = 0; i < live.size(); ++i)
+    ASSERT_EQ(live[i].flow.tuple[1], whole->live()[i].flow.tuple[1]) << i;
+  const EngineRestoreResult r = restorer.Finish();
+  EXPECT_EQ(r.inserted, 20000u);
+  EXPECT_EQ(engine->table().size(), 20000u);
+  // NAT bindings are held: the translated reply tuple finds the flow.
+  EXPECT_TRUE(engine->table().Find(MakeFlow(77, now, 0, false, true).tuple[1], 0).found());
+}
+
 TEST_F(FlowStoreTest, ExternalStreamIsSeparate) {
   auto store = Open(Options());
   const Nanos now = clock_.Now();
@@ -128,6 +177,42 @@ TEST_F(FlowStoreTest, ExternalStreamIsSeparate) {
   r = store->Restore(clock_.Now(), clock_.WallNanos());
   EXPECT_EQ(r->live().size(), 1u);
   EXPECT_EQ(r->external().size(), 0u);
+}
+
+// The queue is a list of blocks of max_batch events: a queue many blocks deep, with a
+// rewrite between two runs of events, is written in order (events before the rewrite are
+// superseded by it, events after it apply on top) and its counts add up.
+TEST_F(FlowStoreTest, DeepQueueOfBlocksKeepsOrderAcrossARewrite) {
+  FlowStoreOptions o = Options();
+  o.max_batch = 64;
+  o.max_batch_delay = 50 * kNanosPerMilli;
+  auto store = Open(o);
+  const Nanos now = clock_.Now();
+  std::vector<FlowEvent> first, second;
+  for (uint32_t i = 0; i < 1000; ++i)
+    first.push_back(Event(FlowEventType::kNew, MakeFlow(i, now, 100 * kSec), now));
+  std::vector<proto::Flow> table(1);
+  codec::FlowToProto(MakeFlow(5000, now, 100 * kSec), now, clock_.WallNanos(), {}, &table[0]);
+  for (uint32_t i = 0; i < 500; ++i) {
+    Flow f = MakeFlow(2000 + i, now, 100 * kSec);
+    second.push_back(Event(FlowEventType::kNew, f, now));
+    if (i % 2 == 0) second.push_back(Event(FlowEventType::kDestroy, f, now));
+  }
+  ASSERT_EQ(store->EnqueueBatch(Stream::kLive, first), first.size());
+  store->RewriteStream(Stream::kLive, table);
+  ASSERT_EQ(store->EnqueueBatch(Stream::kLive, second), second.size());
+  ASSERT_TRUE(store->Flush().ok());
+  const FlowStoreCounters c = store->counters();
+  EXPECT_EQ(c.enqueued, first.size() + 1 + second.size());
+  EXPECT_EQ(c.committed, c.enqueued);
+  EXPECT_EQ(c.rewrites, 1u);
+  EXPECT_GE(c.batches, (first.size() + second.size()) / 64);
+  auto r = store->Restore(now, clock_.WallNanos());
+  ASSERT_TRUE(r.ok());
+  const auto by_port = ByPort(r->live());
+  ASSERT_EQ(by_port.size(), 1u + 250u);
+  EXPECT_TRUE(by_port.count(5000 & 0xffff));
+  for (uint32_t i = 0; i < 500; ++i) EXPECT_EQ(by_port.count(2000 + i), i % 2 == 1 ? 1u : 0u) << i;
 }
 
 // A full queue never loses events silently: they are counted, the stream is marked for a

@@ -9,6 +9,7 @@
 #include <future>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/numbers.h"
@@ -197,18 +198,31 @@ absl::Status Daemon::Impl::Init() {
     so.snapshot_interval = Nanos{cfg.snapshot_interval_s} * kNanosPerSecond;
     ASSIGN_OR_RETURN(store, storage::FlowStore::Create(so));
     const Nanos now = clock.Now();
-    ASSIGN_OR_RETURN(storage::RestoredFlows restored, store->Restore(now, clock.WallNanos()));
-    const storage::EngineRestoreResult live =
-        storage::RestoreIntoEngine(*engine, restored.live(), now);
+    // Streamed: flows go into the table while the rest is still being read and decoded.
+    // Live flows all come first; their masters are linked before any external flow is in.
+    storage::EngineRestorer live_restorer(*engine, now);
+    std::optional<storage::EngineRestoreResult> live_result;
     size_t ext = 0;
-    for (const codec::DecodedFlow& d : restored.external()) {
-      sync::PeerFlowUpdate u;
-      u.type = FlowEventType::kNew;
-      u.decoded = d;
-      u.original = d.flow.tuple[0];
-      u.zone = d.flow.zone;
-      ext += external->Apply(u, now) == sync::ExternalCache::Result::kInserted;
-    }
+    ASSIGN_OR_RETURN(
+        storage::RestoredFlows restored,
+        store->Restore(now, clock.WallNanos(),
+                       [&](storage::Stream s, absl::Span<codec::DecodedFlow> flows) {
+                         if (s == storage::Stream::kLive) {
+                           live_restorer.Add(flows);
+                           return;
+                         }
+                         if (!live_result) live_result = live_restorer.Finish();
+                         for (const codec::DecodedFlow& d : flows) {
+                           sync::PeerFlowUpdate u;
+                           u.type = FlowEventType::kNew;
+                           u.decoded = d;
+                           u.original = d.flow.tuple[0];
+                           u.zone = d.flow.zone;
+                           ext += external->Apply(u, now) == sync::ExternalCache::Result::kInserted;
+                         }
+                       }));
+    if (!live_result) live_result = live_restorer.Finish();
+    const storage::EngineRestoreResult& live = *live_result;
     log.Info(absl::StrFormat("restored %u live and %u external flows from %s (%u expired, %u corrupt)",
                              live.inserted, ext, so.path, restored.expired, restored.corrupt));
     for (const std::string& e : restored.errors) log.Warning("restore: " + e);
