@@ -196,10 +196,10 @@ bool NatBinder::UsedTupleHarder(const Tuple& t, const Flow& ct, unsigned attempt
   return offloaded;
 }
 
-bool NatBinder::FindAppropriateSrc(const Tuple& orig, uint16_t zone, const NatRange& range,
-                                   Tuple* result) {
+bool NatBinder::FindAppropriateSrc(const Tuple& orig, uint32_t src_hash, uint16_t zone,
+                                   const NatRange& range, Tuple* result) {
   const FlowTable& table = conntrack_->table();
-  return by_source_.FindIf(by_source_.KeyHash(orig, zone), [&](FlowIndex idx) {
+  return by_source_.FindIf(src_hash, [&](FlowIndex idx) {
     const Flow& f = table.flow(idx);
     const Tuple& t = f.tuple[0];
     if (f.slot == FlowSlot::kFree || t.proto != orig.proto || t.family != orig.family ||
@@ -308,6 +308,7 @@ void NatBinder::UniqueL4(Tuple* t, const NatRange& range, ManipType manip, const
 void NatBinder::GetUniqueTuple(Tuple* out, const Tuple& orig, const NatRange& range, const Flow& ct,
                                ManipType manip, Nanos now) {
   const bool random_all = range.flags & kRangeProtoRandomAll;
+  bool have_best = false;
   // 1) A source mapping keeps the original tuple when it fits and is free, else reuses the
   //    mapping another connection from the same source already has.
   if (manip == ManipType::kSrc && !random_all) {
@@ -316,13 +317,29 @@ void NatBinder::GetUniqueTuple(Tuple* out, const Tuple& orig, const NatRange& ra
         *out = orig;
         return;
       }
-    } else if (FindAppropriateSrc(orig, ct.zone, range, out)) {
-      if (!UsedTuple(*out, ct, now)) return;
+    } else {
+      // The by-source chain and the table chain of step 2's tuple are independent: start
+      // fetching both before walking either, so their cache misses overlap.
+      const uint32_t src_hash = by_source_.KeyHash(orig, ct.zone);
+      by_source_.Prefetch(src_hash);
+      *out = orig;
+      FindBestIpsProto(ct.zone, out, range, manip);
+      have_best = true;
+      if (const std::optional<Tuple> reply = InvertTuple(*out))
+        conntrack_->table().PrefetchBucket(*reply, ct.zone);
+      Tuple mapped;
+      if (FindAppropriateSrc(orig, src_hash, ct.zone, range, &mapped) &&
+          !UsedTuple(mapped, ct, now)) {
+        *out = mapped;
+        return;
+      }
     }
   }
   // 2) The address from the range (hash-chosen when there are several).
-  *out = orig;
-  FindBestIpsProto(ct.zone, out, range, manip);
+  if (!have_best) {
+    *out = orig;
+    FindBestIpsProto(ct.zone, out, range, manip);
+  }
   // 3) Keep the port when it is in range and free.
   if (!random_all) {
     if (range.flags & kRangeProtoSpecified) {

@@ -50,7 +50,9 @@ class NatBinder {
  private:
   void GetUniqueTuple(Tuple* out, const Tuple& orig, const NatRange& range, const Flow& ct,
                       ManipType manip, Nanos now);
-  bool FindAppropriateSrc(const Tuple& orig, uint16_t zone, const NatRange& range, Tuple* result);
+  // `src_hash` is by_source_.KeyHash(orig, zone).
+  bool FindAppropriateSrc(const Tuple& orig, uint32_t src_hash, uint16_t zone,
+                          const NatRange& range, Tuple* result);
   void FindBestIpsProto(uint16_t zone, Tuple* t, const NatRange& range, ManipType manip) const;
   void UniqueL4(Tuple* t, const NatRange& range, ManipType manip, const Flow& ct, Nanos now);
 

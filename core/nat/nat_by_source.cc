@@ -19,10 +19,8 @@ BySourceIndex::BySourceIndex(size_t capacity, size_t buckets, uint64_t seed)
       bucket_count_(std::max<size_t>(buckets, 1)),
       seed_(seed),
       buckets_(new uint32_t[bucket_count_]),
-      next_(new uint32_t[capacity]),
-      hash_(new uint32_t[capacity]()) {
+      links_(new Link[capacity]) {
   std::fill(buckets_.get(), buckets_.get() + bucket_count_, kNoFlow);
-  std::fill(next_.get(), next_.get() + capacity_, kUnlinked);
 }
 
 uint32_t BySourceIndex::KeyHash(const Tuple& orig, uint16_t zone) const {
@@ -41,20 +39,20 @@ void BySourceIndex::Add(FlowIndex idx, uint32_t hash) {
   if (idx >= capacity_) return;
   Remove(idx);
   uint32_t& head = buckets_[BucketOf(hash)];
-  hash_[idx] = hash;
-  next_[idx] = head;
+  links_[idx] = Link{head, hash};
   head = idx;
 }
 
 void BySourceIndex::Remove(FlowIndex idx) {
   if (!linked(idx)) return;
-  for (uint32_t* link = &buckets_[BucketOf(hash_[idx])]; *link != kNoFlow; link = &next_[*link]) {
+  for (uint32_t* link = &buckets_[BucketOf(links_[idx].hash)]; *link != kNoFlow;
+       link = &links_[*link].next) {
     if (*link == idx) {
-      *link = next_[idx];
+      *link = links_[idx].next;
       break;
     }
   }
-  next_[idx] = kUnlinked;
+  links_[idx].next = kUnlinked;
 }
 
 }  // namespace ctsync::nat

@@ -37,20 +37,25 @@ class BySourceIndex {
   void Add(FlowIndex idx, uint32_t hash);
   // Unlinks `idx`; a no-op for a slot that is not linked.
   void Remove(FlowIndex idx);
-  bool linked(FlowIndex idx) const { return idx < capacity_ && next_[idx] != kUnlinked; }
+  bool linked(FlowIndex idx) const { return idx < capacity_ && links_[idx].next != kUnlinked; }
 
   // Calls fn(idx) for the linked flows whose key hash is `hash`, newest first, until fn
   // returns true; returns whether it did. fn must not add or remove entries.
   template <typename Fn>
   bool FindIf(uint32_t hash, Fn fn) const {
-    for (uint32_t n = buckets_[BucketOf(hash)]; n != kNoFlow; n = next_[n]) {
-      if (hash_[n] == hash && fn(static_cast<FlowIndex>(n))) return true;
+    for (uint32_t n = buckets_[BucketOf(hash)]; n != kNoFlow; n = links_[n].next) {
+      if (links_[n].hash == hash && fn(static_cast<FlowIndex>(n))) return true;
     }
     return false;
   }
 
  private:
   static constexpr uint32_t kUnlinked = kNoFlow - 1;
+  // One slot's link and key hash side by side: a chain step is one memory access.
+  struct Link {
+    uint32_t next = kUnlinked;  // next in chain, kNoFlow at the end, kUnlinked: not linked
+    uint32_t hash = 0;          // key hash while linked
+  };
   size_t BucketOf(uint32_t hash) const {
     return static_cast<size_t>((uint64_t{hash} * bucket_count_) >> 32);
   }
@@ -59,8 +64,7 @@ class BySourceIndex {
   size_t bucket_count_;
   uint64_t seed_;
   std::unique_ptr<uint32_t[]> buckets_;  // chain heads (kNoFlow: empty)
-  std::unique_ptr<uint32_t[]> next_;     // per slot: next in chain, kNoFlow, or kUnlinked
-  std::unique_ptr<uint32_t[]> hash_;     // per slot: key hash while linked
+  std::unique_ptr<Link[]> links_;        // per flow slot
 };
 
 }  // namespace ctsync::nat
