@@ -366,8 +366,9 @@ CtVerdict ConntrackEngine::In(const ParsedPacket& pkt, absl::Span<const uint8_t>
         return CtVerdict::kAccept;
       }
       const FlowIndex idx =
-          table_->Allocate(tuple, tmpl.zone, now, [&](FlowIndex victim, const Flow&) {
+          table_->Allocate(tuple, tmpl.zone, now, [&](FlowIndex victim, const Flow& v) {
             Emit(FlowEventType::kDestroy, victim, 0, now);
+            Forget(victim, v);
           });
       if (idx == kNoFlow) {
         ++st.drop;
@@ -440,8 +441,9 @@ CtVerdict ConntrackEngine::Confirm(const CtAttachment& ct, Nanos now) {
 }
 
 absl::StatusOr<FlowIndex> ConntrackEngine::Insert(const Flow& f, Nanos now) {
-  const FlowIndex idx = table_->Allocate(f.tuple[0], f.zone, now, [&](FlowIndex victim, const Flow&) {
+  const FlowIndex idx = table_->Allocate(f.tuple[0], f.zone, now, [&](FlowIndex victim, const Flow& v) {
     Emit(FlowEventType::kDestroy, victim, 0, now);
+    Forget(victim, v);
   });
   if (idx == kNoFlow) return absl::ResourceExhaustedError("conntrack table full");
   Flow& e = table_->flow(idx);

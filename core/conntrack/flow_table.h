@@ -93,6 +93,11 @@ class FlowTable {
   // `expires` (until Expire reaps it): the kernel then treats it as gone, and so must the
   // caller (report and Remove it).
   FlowLookup Find(const Tuple& tuple, uint16_t zone) const;
+  // Starts fetching the hash bucket Find(tuple, zone) reads first, for a caller that has
+  // other work to do before the Find (e.g. NAT checking a candidate tuple).
+  void PrefetchBucket(const Tuple& tuple, uint16_t zone) const {
+    __builtin_prefetch(&buckets_[BucketOf(Hash(tuple, zone))]);
+  }
   // Find for a batch of packets (VPP style): hashes all keys and prefetches their buckets,
   // then their first entries, then walks the chains, so the cache misses of the batch
   // overlap. Same results as calling Find for each; out.size() must equal tuples.size().

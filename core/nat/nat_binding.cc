@@ -119,7 +119,11 @@ uint32_t Jhash2(const uint32_t* k, uint32_t length, uint32_t initval) {
 }
 
 NatBinder::NatBinder(ConntrackEngine* conntrack, uint64_t seed)
-    : conntrack_(conntrack), rng_(seed ^ 0x6a09e667f3bcc909ull) {}
+    : conntrack_(conntrack),
+      rng_(seed ^ 0x6a09e667f3bcc909ull),
+      by_source_(conntrack->table().capacity(), conntrack->table().bucket_count(), seed) {
+  conntrack_->add_destroy_hook([this](FlowIndex idx) { by_source_.Remove(idx); });
+}
 
 uint16_t NatBinder::RandomU16() {
   // splitmix64
@@ -192,59 +196,23 @@ bool NatBinder::UsedTupleHarder(const Tuple& t, const Flow& ct, unsigned attempt
   return offloaded;
 }
 
-bool NatBinder::BySourceValid(const SrcEntry& e) const {
+bool NatBinder::FindAppropriateSrc(const Tuple& orig, uint32_t src_hash, uint16_t zone,
+                                   const NatRange& range, Tuple* result) {
   const FlowTable& table = conntrack_->table();
-  if (e.idx >= table.capacity()) return false;
-  const Flow& f = table.flow(e.idx);
-  return f.slot != FlowSlot::kFree && f.id == e.id;
-}
-
-void NatBinder::AddBySource(FlowIndex idx, const Flow& f) {
-  const Tuple& o = f.tuple[0];
-  by_source_[SrcKey{o.src, o.sport, f.zone, o.family, o.proto}].push_back({idx, f.id});
-  // Entries of freed flows are dropped lazily; a full sweep every `capacity` additions
-  // keeps the index bounded by the live flows.
-  if (++by_source_adds_ >= std::max<size_t>(conntrack_->table().capacity(), 1024)) SweepBySource();
-}
-
-void NatBinder::SweepBySource() {
-  by_source_adds_ = 0;
-  for (auto it = by_source_.begin(); it != by_source_.end();) {
-    auto& v = it->second;
-    v.erase(
-        std::remove_if(v.begin(), v.end(), [&](const SrcEntry& e) { return !BySourceValid(e); }),
-        v.end());
-    if (v.empty()) {
-      by_source_.erase(it++);
-    } else {
-      ++it;
-    }
-  }
-}
-
-bool NatBinder::FindAppropriateSrc(const Tuple& orig, uint16_t zone, const NatRange& range,
-                                   Tuple* result) {
-  auto it = by_source_.find(SrcKey{orig.src, orig.sport, zone, orig.family, orig.proto});
-  if (it == by_source_.end()) return false;
-  auto& v = it->second;
-  v.erase(std::remove_if(v.begin(), v.end(), [&](const SrcEntry& e) { return !BySourceValid(e); }),
-          v.end());
-  // Newest first, as hlist_add_head leaves the kernel's chain.
-  for (auto e = v.rbegin(); e != v.rend(); ++e) {
-    const Flow& f = conntrack_->table().flow(e->idx);
+  return by_source_.FindIf(src_hash, [&](FlowIndex idx) {
+    const Flow& f = table.flow(idx);
     const Tuple& t = f.tuple[0];
-    if (t.proto != orig.proto || t.src != orig.src || t.sport != orig.sport || f.zone != zone)
-      continue;
+    if (f.slot == FlowSlot::kFree || t.proto != orig.proto || t.family != orig.family ||
+        t.src != orig.src || t.sport != orig.sport || f.zone != zone)
+      return false;
     const std::optional<Tuple> inv = InvertTuple(f.tuple[1]);
-    if (!inv) continue;
+    if (!inv) return false;
     *result = *inv;
     result->dst = orig.dst;
     result->dport = orig.dport;
     result->proto = orig.proto;
-    if (InRange(*result, range)) return true;
-  }
-  if (v.empty()) by_source_.erase(it);
-  return false;
+    return InRange(*result, range);
+  });
 }
 
 void NatBinder::FindBestIpsProto(uint16_t zone, Tuple* t, const NatRange& range,
@@ -340,6 +308,7 @@ void NatBinder::UniqueL4(Tuple* t, const NatRange& range, ManipType manip, const
 void NatBinder::GetUniqueTuple(Tuple* out, const Tuple& orig, const NatRange& range, const Flow& ct,
                                ManipType manip, Nanos now) {
   const bool random_all = range.flags & kRangeProtoRandomAll;
+  bool have_best = false;
   // 1) A source mapping keeps the original tuple when it fits and is free, else reuses the
   //    mapping another connection from the same source already has.
   if (manip == ManipType::kSrc && !random_all) {
@@ -348,13 +317,29 @@ void NatBinder::GetUniqueTuple(Tuple* out, const Tuple& orig, const NatRange& ra
         *out = orig;
         return;
       }
-    } else if (FindAppropriateSrc(orig, ct.zone, range, out)) {
-      if (!UsedTuple(*out, ct, now)) return;
+    } else {
+      // The by-source chain and the table chain of step 2's tuple are independent: start
+      // fetching both before walking either, so their cache misses overlap.
+      const uint32_t src_hash = by_source_.KeyHash(orig, ct.zone);
+      by_source_.Prefetch(src_hash);
+      *out = orig;
+      FindBestIpsProto(ct.zone, out, range, manip);
+      have_best = true;
+      if (const std::optional<Tuple> reply = InvertTuple(*out))
+        conntrack_->table().PrefetchBucket(*reply, ct.zone);
+      Tuple mapped;
+      if (FindAppropriateSrc(orig, src_hash, ct.zone, range, &mapped) &&
+          !UsedTuple(mapped, ct, now)) {
+        *out = mapped;
+        return;
+      }
     }
   }
   // 2) The address from the range (hash-chosen when there are several).
-  *out = orig;
-  FindBestIpsProto(ct.zone, out, range, manip);
+  if (!have_best) {
+    *out = orig;
+    FindBestIpsProto(ct.zone, out, range, manip);
+  }
   // 3) Keep the port when it is in range and free.
   if (!random_all) {
     if (range.flags & kRangeProtoSpecified) {
@@ -389,7 +374,7 @@ bool NatBinder::SetupInfo(FlowIndex idx, const NatRange& range, ManipType manip,
       }
     }
   }
-  if (manip == ManipType::kSrc) AddBySource(idx, f);
+  if (manip == ManipType::kSrc) by_source_.Add(idx, by_source_.KeyHash(f.tuple[0], f.zone));
   f.status |= done_bit;
   return true;
 }

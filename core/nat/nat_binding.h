@@ -14,9 +14,8 @@
 
 #include <cstdint>
 
-#include "absl/container/flat_hash_map.h"
-#include "absl/container/inlined_vector.h"
 #include "core/conntrack/conntrack_engine.h"
+#include "core/nat/nat_by_source.h"
 #include "core/nat/nat_range.h"
 
 namespace ctsync::nat {
@@ -31,7 +30,11 @@ uint32_t Jhash2(const uint32_t* words, uint32_t length, uint32_t initval);
 
 class NatBinder {
  public:
+  // Registers a destroy hook on `conntrack`, which must not free flows after this binder
+  // is gone.
   NatBinder(ConntrackEngine* conntrack, uint64_t seed);
+  NatBinder(const NatBinder&) = delete;
+  NatBinder& operator=(const NatBinder&) = delete;
 
   // nf_nat_setup_info. A confirmed flow is left alone (the kernel cannot re-bind one).
   // Returns false only when the flow is already bound for `manip` (a bug upstream: drop).
@@ -45,26 +48,11 @@ class NatBinder {
   uint16_t RandomU16();
 
  private:
-  struct SrcKey {
-    IpAddress src;
-    uint16_t sport = 0;
-    uint16_t zone = 0;
-    Family family = Family::kNone;
-    uint8_t proto = 0;
-    friend bool operator==(const SrcKey&, const SrcKey&) = default;
-    template <typename H>
-    friend H AbslHashValue(H h, const SrcKey& k) {
-      return H::combine(std::move(h), k.src, k.sport, k.zone, k.family, k.proto);
-    }
-  };
-  struct SrcEntry {
-    FlowIndex idx;
-    uint64_t id;  // Flow::id when added: a reused slot is a different flow
-  };
-
   void GetUniqueTuple(Tuple* out, const Tuple& orig, const NatRange& range, const Flow& ct,
                       ManipType manip, Nanos now);
-  bool FindAppropriateSrc(const Tuple& orig, uint16_t zone, const NatRange& range, Tuple* result);
+  // `src_hash` is by_source_.KeyHash(orig, zone).
+  bool FindAppropriateSrc(const Tuple& orig, uint32_t src_hash, uint16_t zone,
+                          const NatRange& range, Tuple* result);
   void FindBestIpsProto(uint16_t zone, Tuple* t, const NatRange& range, ManipType manip) const;
   void UniqueL4(Tuple* t, const NatRange& range, ManipType manip, const Flow& ct, Nanos now);
 
@@ -75,16 +63,11 @@ class NatBinder {
   // Confirmed flow holding `t` in `zone`; an expired one is reaped and not returned.
   FlowLookup FindLive(const Tuple& t, uint16_t zone, Nanos now);
 
-  void AddBySource(FlowIndex idx, const Flow& f);
-  bool BySourceValid(const SrcEntry& e) const;
-  void SweepBySource();
-
   ConntrackEngine* conntrack_;
   uint64_t rng_;
-  // nf_nat_bysource: SRC-bound flows by their original source, newest last.
-  // Nearly every source has one flow: one entry inline, no allocation per flow.
-  absl::flat_hash_map<SrcKey, absl::InlinedVector<SrcEntry, 1>> by_source_;
-  size_t by_source_adds_ = 0;
+  // nf_nat_bysource: SRC-bound flows by their original source; flows leave it when
+  // conntrack frees them (the destroy hook registered by the constructor).
+  BySourceIndex by_source_;
 };
 
 }  // namespace ctsync::nat

@@ -162,6 +162,40 @@ long SkipIpv6ExtHeaders(absl::Span<const uint8_t> d, size_t offset, uint8_t* nex
   return static_cast<long>(offset);
 }
 
+namespace {
+
+// The common case, a whole IPv4 TCP or UDP header: the address and port changes go into
+// the L4 checksum as one sum, folded once. Ones' complement addition is associative, so
+// this gives the same bits as adjusting for the address, then the port.
+bool Ipv4TcpUdpManip(absl::Span<uint8_t> d, size_t l4, const Tuple& t, ManipType manip,
+                     uint32_t old_addr, uint32_t new_addr) {
+  const bool tcp = t.proto == kProtoTcp;
+  if (!tcp && t.proto != kProtoUdp) return false;
+  if (!Fits(d, l4 + (tcp ? 20 : 8))) return false;
+  uint8_t* h = d.data() + l4;
+  uint8_t* port = h + (manip == ManipType::kSrc ? 0 : 2);
+  const uint16_t old_port = LoadBe16(port);
+  const uint16_t new_port = manip == ManipType::kSrc ? t.sport : t.dport;
+  uint8_t* csum = h + (tcp ? 16 : 6);
+  const uint16_t c = LoadBe16(csum);
+  if (tcp || c != 0) {  // UDP checksum 0: none
+    uint64_t sum = static_cast<uint16_t>(~c);
+    sum += static_cast<uint16_t>(~(old_addr >> 16));
+    sum += static_cast<uint16_t>(~old_addr);
+    sum += new_addr >> 16;
+    sum += new_addr & 0xffff;
+    sum += static_cast<uint16_t>(~old_port);
+    sum += new_port;
+    uint16_t n = static_cast<uint16_t>(~FoldChecksum(sum));
+    if (!tcp && n == 0) n = 0xffff;  // CSUM_MANGLED_0
+    StoreBe16(csum, n);
+  }
+  StoreBe16(port, new_port);
+  return true;
+}
+
+}  // namespace
+
 bool ManipPacket(absl::Span<uint8_t> d, size_t ip_offset, const Tuple& target, ManipType manip) {
   const Family family = target.family;
   uint8_t* ip = d.data() + ip_offset;
@@ -169,10 +203,12 @@ bool ManipPacket(absl::Span<uint8_t> d, size_t ip_offset, const Tuple& target, M
     if (!Fits(d, ip_offset + kIpv4MinHeader)) return false;
     const size_t ihl = size_t{ip[0] & 0x0fu} * 4;
     if (ihl < kIpv4MinHeader) return false;
-    if (!L4Manip(d, ip_offset, ip_offset + ihl, target, manip)) return false;
     uint8_t* field = ip + AddrOffset(family, manip);
     const uint32_t old_addr = LoadBe32(field);
     const uint32_t new_addr = NewAddr(target, manip).v4();
+    if (!Ipv4TcpUdpManip(d, ip_offset + ihl, target, manip, old_addr, new_addr) &&
+        !L4Manip(d, ip_offset, ip_offset + ihl, target, manip))
+      return false;
     StoreBe16(ip + 10, ChecksumAdjust32(LoadBe16(ip + 10), old_addr, new_addr));
     StoreBe32(field, new_addr);
     return true;

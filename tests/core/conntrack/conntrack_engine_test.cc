@@ -1,5 +1,6 @@
 #include "core/conntrack/conntrack_engine.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,26 @@ TEST(ConntrackEngineTest, TableFullDropsCountsAndLogsRateLimited) {
   EXPECT_EQ(sink.lines[0], "nf_conntrack: table full, dropping packet");
   EXPECT_EQ(Send(*e, Udp(4000), 8 * kNanosPerSecond, &ct), CtVerdict::kDrop);
   EXPECT_EQ(sink.lines.size(), 11u);
+}
+
+TEST(ConntrackEngineTest, EarlyDropRunsTheDestroyHooks) {
+  // NAT's by-source index and the helpers forget a flow through the destroy hooks; an
+  // early-dropped flow is destroyed like any other (the kernel's nf_ct_destroy).
+  auto e = SmallEngine(4, nullptr);
+  std::vector<FlowIndex> destroyed;
+  e->add_destroy_hook([&](FlowIndex idx) { destroyed.push_back(idx); });
+  CtAttachment ct;
+  std::vector<FlowIndex> flows;
+  for (uint16_t p = 1000; p < 1004; ++p) {
+    ASSERT_EQ(Send(*e, Udp(p), kNanosPerSecond, &ct), CtVerdict::kAccept);
+    flows.push_back(ct.flow);
+  }
+  ASSERT_EQ(Send(*e, Udp(2000), kNanosPerSecond, &ct), CtVerdict::kAccept);
+  ASSERT_GE(e->stats().early_drop, 1u);
+  EXPECT_EQ(destroyed.size(), e->stats().early_drop);
+  for (FlowIndex idx : destroyed) {
+    EXPECT_NE(std::find(flows.begin(), flows.end(), idx), flows.end());
+  }
 }
 
 TEST(ConntrackEngineTest, EventStreamCarriesNewUpdateDestroy) {

@@ -294,6 +294,56 @@ TEST(NatEngineTest, SameSourceReusesItsMappingForAnotherServer) {
   }
 }
 
+TEST(NatEngineTest, AFlowLeavesTheBySourceIndexWhenItIsDestroyed) {
+  auto snat = [] { return Snat("203.0.113.1", "203.0.113.254"); };
+  const std::vector<uint8_t> first = Udp4("192.0.2.10", 6000, "198.51.100.20", 53);
+  auto fresh_address = [&](const std::string& server) {
+    NatHarness fresh;
+    auto b = fresh.LanToWan(Udp4("192.0.2.10", 6000, server, 53), snat);
+    EXPECT_TRUE(b);
+    return b ? b->pkt.src : IpAddress{};
+  };
+  NatHarness probe;
+  auto a = probe.LanToWan(first, snat);
+  ASSERT_TRUE(a);
+  // A server for which the address hash alone picks another address than the first flow got.
+  std::string server;
+  for (int i = 21; i < 60 && server.empty(); ++i) {
+    const std::string s = "198.51.100." + std::to_string(i);
+    if (fresh_address(s) != a->pkt.src) server = s;
+  }
+  ASSERT_FALSE(server.empty());
+  ASSERT_NE(fresh_address(server), Ip("203.0.113.250"));
+
+  for (bool destroy : {false, true}) {
+    SCOPED_TRACE(destroy ? "first flow destroyed" : "first flow alive");
+    NatHarness h;
+    auto f1 = h.LanToWan(first, snat, kNanosPerSecond);
+    ASSERT_TRUE(f1);
+    Nanos now = kNanosPerSecond;
+    if (destroy) {
+      const FlowIndex slot = f1->ct.flow;
+      now += 31 * kNanosPerSecond;  // past the unreplied UDP timeout
+      ASSERT_EQ(h.conntrack().Expire(now, 16), 1u);
+      // The slot's next occupant, with the same source, comes from a peer (no binding here):
+      // an index entry left behind by the destroyed flow would offer its mapping.
+      Flow peer;
+      peer.tuple[0] = h.FlowOf(*f1).tuple[0];
+      peer.tuple[0].dst = Ip("198.51.100.200");
+      peer.tuple[1] = *InvertTuple(peer.tuple[0]);
+      peer.tuple[1].dst = Ip("203.0.113.250");
+      peer.status = kIpsSrcNat | kIpsSrcNatDone | kIpsDstNatDone;
+      peer.expires = now + 100 * kNanosPerSecond;
+      auto idx = h.conntrack().Insert(peer, now);
+      ASSERT_TRUE(idx.ok());
+      ASSERT_EQ(*idx, slot);
+    }
+    auto b = h.LanToWan(Udp4("192.0.2.10", 6000, server, 53), snat, now);
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b->pkt.src, destroy ? fresh_address(server) : a->pkt.src);
+  }
+}
+
 TEST(NatEngineTest, PersistentKeepsOneAddressPerClientAcrossPorts) {
   NatHarness h;
   auto snat = [] {

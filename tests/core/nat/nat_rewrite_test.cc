@@ -92,6 +92,76 @@ TEST(ManipPacketTest, RewritesAndKeepsEveryChecksumValid) {
   }
 }
 
+// The L4 checksum an IPv4 TCP/UDP rewrite must leave: the pseudo-header address change,
+// then the port change, each an RFC 1624 step; UDP keeps 0 ("none") and sends a computed
+// 0 as 0xffff.
+uint16_t TwoStepChecksum(uint16_t c, bool udp, uint32_t old_addr, uint32_t new_addr,
+                         uint16_t old_port, uint16_t new_port) {
+  if (udp && c == 0) return 0;
+  const uint16_t r = ChecksumAdjust16(
+      ChecksumAdjustAddress(c, Family::kIpv4, IpAddress::FromV4(old_addr),
+                            IpAddress::FromV4(new_addr)),
+      old_port, new_port);
+  return udp && r == 0 ? 0xffff : r;
+}
+
+TEST(ManipPacketTest, Ipv4TcpUdpChecksumsMatchTheStepByStepUpdate) {
+  uint64_t rng = 12345;
+  auto next = [&rng] {
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<uint32_t>(rng >> 32);
+  };
+  int zero_results = 0;
+  for (int i = 0; i < 4000; ++i) {
+    const bool udp = i & 1;
+    const ManipType manip = (i & 2) ? ManipType::kSrc : ManipType::kDst;
+    PacketBuilder pb;
+    pb.Addresses(Family::kIpv4, IpAddress::FromV4(next()), IpAddress::FromV4(next()));
+    const uint16_t sport = static_cast<uint16_t>(next()), dport = static_cast<uint16_t>(next());
+    if (udp) {
+      pb.Udp(sport, dport);
+    } else {
+      pb.Tcp(sport, dport);
+    }
+    std::vector<uint8_t> f = pb.Payload("abc").Build();
+    ParsedPacket p;
+    ASSERT_TRUE(ParseEthernet(f, &p).ok());
+    const size_t csum_at = p.l4_offset + (udp ? 6 : 16);
+    const uint32_t new_addr = next();
+    const uint16_t new_port = static_cast<uint16_t>(next());
+    const uint32_t old_addr = (manip == ManipType::kSrc ? p.src : p.dst).v4();
+    const uint16_t old_port = manip == ManipType::kSrc ? p.sport : p.dport;
+    // Every 8th case: a checksum field whose update comes out as 0 (or UDP's "none").
+    if (i % 8 < 2) {
+      for (uint32_t c = 0; c <= 0xffff; ++c) {
+        const uint16_t r =
+            ChecksumAdjust16(ChecksumAdjustAddress(static_cast<uint16_t>(c), Family::kIpv4,
+                                                   IpAddress::FromV4(old_addr),
+                                                   IpAddress::FromV4(new_addr)),
+                             old_port, new_port);
+        if (r == 0) {
+          StoreBe16(f.data() + csum_at, static_cast<uint16_t>(c));
+          break;
+        }
+      }
+    } else if (udp && i % 8 == 3) {
+      StoreBe16(f.data() + csum_at, 0);
+    }
+    const uint16_t before = LoadBe16(f.data() + csum_at);
+    const uint16_t want = TwoStepChecksum(before, udp, old_addr, new_addr, old_port, new_port);
+    zero_results += want == 0;
+    const Tuple target = TargetFor(p, manip, IpAddress::FromV4(new_addr), new_port);
+    ASSERT_TRUE(ManipPacket(absl::Span<uint8_t>(f.data() + p.l3_offset, p.ip_total_len), 0,
+                            target, manip));
+    ASSERT_EQ(LoadBe16(f.data() + csum_at), want) << i;
+    ParsedPacket q;
+    ASSERT_TRUE(ParseEthernet(f, &q).ok());  // the IPv4 header checksum is checked here
+    EXPECT_EQ((manip == ManipType::kSrc ? q.src : q.dst).v4(), new_addr);
+    EXPECT_EQ(manip == ManipType::kSrc ? q.sport : q.dport, new_port);
+  }
+  EXPECT_GT(zero_results, 100);  // TCP 0 results and UDP "none" were exercised
+}
+
 TEST(ManipPacketTest, TooShortForTheL4HeaderFails) {
   std::vector<uint8_t> f = PacketBuilder().Tcp(1, 2).Build();
   ParsedPacket p;
