@@ -10,10 +10,12 @@ namespace {
 // Batch field tags (ctsync/sync.proto), for appending fields without building a message.
 constexpr uint8_t kTagStreamSeq = (1 << 3) | 0;
 constexpr uint8_t kTagWallTime = (2 << 3) | 0;
-constexpr uint8_t kTagUpdate = (3 << 3) | 2;
 constexpr uint8_t kTagResync = (4 << 3) | 0;
-// Room kept in a batch for stream_seq, wall_time_ms and resync.
-constexpr size_t kBatchTrailer = 1 + 10 + 1 + 10 + 2;
+constexpr uint8_t kTagRecords = (5 << 3) | 2;
+constexpr uint8_t kTagRecordFormat = (6 << 3) | 0;
+// Room kept in a batch for the records' tag and length, record_format, stream_seq,
+// wall_time_ms and resync.
+constexpr size_t kBatchTrailer = 1 + 5 + 1 + 5 + 1 + 10 + 1 + 10 + 2;
 // Ranges per nack and datagrams resent per nack, so a nack cannot make us flood.
 constexpr int kMaxNackRanges = 64;
 constexpr uint64_t kMaxResendPerNack = 4096;
@@ -83,26 +85,24 @@ void Replicator::Append(BatchBuilder& b, const FlowEvent& e, Nanos now) {
     b.wall = clock_.WallNanos();
     b.wall_ms = b.wall / kNanosPerMilli;
     b.started = now;
+    b.ctx = RecordContext{};
   }
   // Every event of a batch is stamped with the batch's wall clock, so the per-flow wall time
   // is implied; the remaining lifetime is still taken at `now`.
-  EncodeFlowUpdate(e, now, b.wall, b.wall_ms, &scratch_update_);
-  scratch_bytes_.clear();
-  scratch_update_.AppendToString(&scratch_bytes_);
-  const size_t need = 1 + 5 + scratch_bytes_.size();
-  if (b.events > 0 && b.body.size() + need > BodyLimit()) {
+  const size_t mark = b.body.size();
+  const RecordContext before = b.ctx;
+  AppendFlowRecord(e, now, b.wall, &b.ctx, &scratch_flow_, &b.body);
+  if (b.events > 0 && b.body.size() > BodyLimit()) {
+    b.body.resize(mark);
+    b.ctx = before;
     FlushBuilder(b);
     b.wall = clock_.WallNanos();
     b.wall_ms = b.wall / kNanosPerMilli;
     b.started = now;
-    // Re-encode against the new batch's wall clock.
-    EncodeFlowUpdate(e, now, b.wall, b.wall_ms, &scratch_update_);
-    scratch_bytes_.clear();
-    scratch_update_.AppendToString(&scratch_bytes_);
+    b.ctx = RecordContext{};
+    // Re-encode against the new batch's wall clock and an empty delta context.
+    AppendFlowRecord(e, now, b.wall, &b.ctx, &scratch_flow_, &b.body);
   }
-  b.body.push_back(static_cast<char>(kTagUpdate));
-  PutVarint(&b.body, scratch_bytes_.size());
-  b.body += scratch_bytes_;
   ++b.events;
 }
 
@@ -111,7 +111,13 @@ void Replicator::Flush() { FlushBuilder(live_); }
 void Replicator::FlushBuilder(BatchBuilder& b) {
   if (b.events == 0) return;
   const uint64_t seq = next_stream_seq_++;
-  std::string payload = std::move(b.body);
+  std::string payload;
+  payload.reserve(b.body.size() + kBatchTrailer);
+  payload.push_back(static_cast<char>(kTagRecords));
+  PutVarint(&payload, b.body.size());
+  payload += b.body;
+  payload.push_back(static_cast<char>(kTagRecordFormat));
+  PutVarint(&payload, kRecordFormat);
   payload.push_back(static_cast<char>(kTagStreamSeq));
   PutVarint(&payload, seq);
   payload.push_back(static_cast<char>(kTagWallTime));
@@ -349,23 +355,44 @@ void Replicator::Deliver(Peer& p, const proto::Batch& batch) {
   const Nanos age = sent_ms >= now_ms          ? 0
                     : sent_ms < now_ms - cap_ms ? options_.max_batch_age
                                                 : (now_ms - sent_ms) * kNanosPerMilli;
-  PeerFlowUpdate u;
+  PeerFlowUpdate& u = scratch_peer_update_;
   u.peer = p.node_id;
   u.resync = batch.resync();
+  const auto offer = [&] {
+    const bool pass = u.type == FlowEventType::kDestroy
+                          ? options_.accept_filter.MatchesKey(u.original)
+                          : options_.accept_filter.Matches(u.decoded.flow);
+    if (!pass) {
+      ++stats_.events_filtered_in;
+      return;
+    }
+    callbacks_.apply(u);
+  };
+  // Format 1 peers send FlowUpdate messages, newer ones records; a batch may hold both.
   for (const proto::FlowUpdate& fu : batch.updates()) {
     ++stats_.events_received;
     if (!DecodeFlowUpdate(fu, batch.wall_time_ms(), now, age, &u).ok()) {
       ++stats_.bad_flows;
       continue;
     }
-    const bool pass = u.type == FlowEventType::kDestroy
-                          ? options_.accept_filter.MatchesKey(u.original)
-                          : options_.accept_filter.Matches(u.decoded.flow);
-    if (!pass) {
-      ++stats_.events_filtered_in;
+    offer();
+  }
+  if (batch.records().empty()) return;
+  if (batch.record_format() != kRecordFormat) {
+    ++stats_.bad_flows;  // a format we cannot read: the whole batch is refused, visibly
+    return;
+  }
+  RecordContext ctx;
+  const std::string_view records = batch.records();
+  size_t pos = 0;
+  while (pos < records.size()) {
+    ++stats_.events_received;
+    if (!ReadFlowRecord(records, &pos, batch.wall_time_ms(), now, age, &ctx, &scratch_flow_, &u)
+             .ok()) {
+      ++stats_.bad_flows;
       continue;
     }
-    callbacks_.apply(u);
+    offer();
   }
 }
 

@@ -29,6 +29,7 @@
 #include "google/protobuf/arena.h"
 #include "core/util/clock.h"
 #include "ctsync/sync.pb.h"
+#include "sync/flow_record_codec.h"
 #include "sync/flow_update_codec.h"
 #include "sync/sync_filter.h"
 #include "sync/wire.h"
@@ -181,7 +182,8 @@ class Replicator {
 
  private:
   struct BatchBuilder {
-    std::string body;  // serialized FlowUpdate fields (field 3 of Batch)
+    std::string body;  // flow records (Batch.records, sync/flow_record_codec.h)
+    RecordContext ctx;  // delta-coding state of the records so far
     size_t events = 0;
     int64_t wall_ms = 0;
     Nanos wall = 0;
@@ -268,8 +270,8 @@ class Replicator {
   // instead of one per event and sub-message.
   google::protobuf::Arena rx_arena_;
   // Scratch buffers reused across calls (no allocation per event).
-  proto::FlowUpdate scratch_update_;
-  std::string scratch_bytes_;
+  proto::Flow scratch_flow_;
+  PeerFlowUpdate scratch_peer_update_;
   std::string out_;
   std::vector<FlowEvent> dump_events_;
 };
