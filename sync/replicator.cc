@@ -130,8 +130,10 @@ void Replicator::FlushBuilder(BatchBuilder& b) {
   b.events = 0;
   // When the queue fills up (a dump, or a burst), ask for an ack at once instead of waiting
   // for the receivers' ack timer, so flow control does not stall the sender.
-  const bool ack_now = Reliable() && (queue_.size() + 1 >= options_.dump_window / 2 ||
-                                      queue_.size() + 1 >= options_.queue_max_datagrams / 2);
+  const bool ack_now =
+      Reliable() && (queue_.size() + 1 >= options_.dump_window / 2 ||
+                     queue_.size() + 1 >= options_.queue_max_datagrams / 2 ||
+                     (queue_bytes_ + payload.size()) * 2 >= options_.send_window_bytes);
   SendDatagram(MsgType::kData, ack_now ? kFlagAckRequest : 0, Bytes(payload));
   ++stats_.data_sent;
   if (Reliable()) {
@@ -325,13 +327,17 @@ void Replicator::OnData(Peer& p, const proto::Batch& batch, Nanos now) {
   if (s == p.delivered + 1) {
     Deliver(p, batch);
     p.delivered = s;
+    p.bytes_since_ack += batch.records().size();
     DrainPending(p);
   } else if (p.pending.size() >= options_.reorder_max) {
     ++stats_.reorder_overflow;  // it will be nacked again
   } else {
     p.pending.emplace(s, batch);  // a heap copy: the arena is reset per datagram
   }
-  if (p.delivered >= p.acked_sent + options_.ack_every) SendAck(p, now);
+  if (p.delivered >= p.acked_sent + options_.ack_every ||
+      (p.delivered > p.acked_sent && p.bytes_since_ack >= options_.ack_every_bytes)) {
+    SendAck(p, now);
+  }
 }
 
 void Replicator::DrainPending(Peer& p) {
@@ -471,6 +477,7 @@ void Replicator::SendAck(Peer& p, Nanos now) {
   SendMessage(MsgType::kAck, a);
   ++stats_.acks_sent;
   p.acked_sent = p.delivered;
+  p.bytes_since_ack = 0;
   p.last_ack = now;
 }
 

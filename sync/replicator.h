@@ -66,6 +66,13 @@ struct ReplicatorOptions {
   // needed it resyncs).
   size_t queue_max_datagrams = 65536;
   size_t queue_max_bytes = 64u << 20;
+  // Flow control: DATA bytes a live peer has not acknowledged before backlogged() says
+  // "pause". Keep it below the receivers' socket buffer (4 MiB by default), or a burst is
+  // dropped there and repaired by retransmission.
+  size_t send_window_bytes = 2u << 20;
+  // Receivers also acknowledge after this many bytes of DATA (large datagrams: a count of
+  // datagrams alone would let the sender's window run dry before the first ack).
+  size_t ack_every_bytes = 256u << 10;
   // Out-of-order DATA held per peer while waiting for a gap to fill.
   size_t reorder_max = 8192;
   // Flow control of a resync dump: unacknowledged DATA datagrams in flight (reliable mode),
@@ -173,11 +180,13 @@ class Replicator {
   size_t queue_datagrams() const { return queue_.size(); }
   size_t queue_bytes() const { return queue_bytes_; }
   bool dump_active() const { return dump_.active; }
-  // True when the retransmission queue is half full: an owner producing events faster than
-  // peers acknowledge them should pause (flow control for bulk replication).
+  // True when the peers are a send window behind (or the retransmission queue is half
+  // full): an owner producing events faster than peers acknowledge them should pause (flow
+  // control for bulk replication).
   bool backlogged() const {
     return Reliable() && (queue_.size() * 2 >= options_.queue_max_datagrams ||
-                          queue_bytes_ * 2 >= options_.queue_max_bytes);
+                          queue_bytes_ * 2 >= options_.queue_max_bytes ||
+                          queue_bytes_ >= options_.send_window_bytes);
   }
 
  private:
@@ -207,6 +216,7 @@ class Replicator {
     Nanos gap_since = -1;
     Nanos last_nack = 0;
     uint64_t acked_sent = 0;
+    size_t bytes_since_ack = 0;  // DATA payload delivered since our last ack
     Nanos last_ack = 0;
     bool resync_wanted = false;  // we asked for a dump and it has not started arriving
     Nanos resync_asked = 0;
