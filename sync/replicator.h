@@ -136,6 +136,9 @@ class Replicator {
   using SendFn = std::function<void(absl::Span<const uint8_t>)>;
   // A peer's flow, accepted by the filter, to apply to the local engine.
   using ApplyFn = std::function<void(const PeerFlowUpdate&)>;
+  // The same for a run of updates from one batch, in order (lets the owner prefetch, see
+  // ExternalCache::ApplyBatch). The updates are valid during the call only.
+  using ApplyBatchFn = std::function<void(absl::Span<const PeerFlowUpdate>)>;
   // Resync source: appends up to `max` local flows, starting at *cursor (0 = beginning),
   // to *out (type kNew) and advances *cursor. Returns false once the dump is complete (the
   // flows appended by that call are still sent).
@@ -146,6 +149,7 @@ class Replicator {
   struct Callbacks {
     SendFn send;            // required
     ApplyFn apply;          // required
+    ApplyBatchFn apply_batch;  // optional: used instead of `apply` when set
     DumpFn dump;            // optional: without it, resync requests are counted and ignored
     PeerEventFn peer_event;  // optional
   };
@@ -282,6 +286,7 @@ class Replicator {
   // Scratch buffers reused across calls (no allocation per event).
   proto::Flow scratch_flow_;
   PeerFlowUpdate scratch_peer_update_;
+  std::vector<PeerFlowUpdate> pending_apply_;  // accepted updates for apply_batch
   std::string out_;
   std::vector<FlowEvent> dump_events_;
 };
