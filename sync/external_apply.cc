@@ -89,6 +89,29 @@ ExternalCache::Result ExternalCache::Apply(const PeerFlowUpdate& u, Nanos now) {
   return Result::kUpdated;
 }
 
+void ExternalCache::ApplyBatch(absl::Span<const PeerFlowUpdate> us, Nanos now,
+                               const std::function<void(const PeerFlowUpdate&, Result)>& on_result) {
+  // Warm-up only: the lookups are redone by Apply (an earlier update of the batch may change
+  // what a later one finds), but they then hit the cache. Replies are warmed too, for
+  // Confirm's clash check of a new flow's reply tuple.
+  batch_tuples_.clear();
+  batch_zones_.clear();
+  for (const PeerFlowUpdate& u : us) {
+    batch_tuples_.push_back(u.original);
+    batch_zones_.push_back(u.zone);
+    if (u.type != FlowEventType::kDestroy) {
+      batch_tuples_.push_back(u.decoded.flow.tuple[1]);
+      batch_zones_.push_back(u.zone);
+    }
+  }
+  batch_found_.resize(batch_tuples_.size());
+  engine_.table().FindBatch(batch_tuples_, batch_zones_, absl::MakeSpan(batch_found_));
+  for (const PeerFlowUpdate& u : us) {
+    const Result r = Apply(u, now);
+    if (on_result) on_result(u, r);
+  }
+}
+
 ExternalCache::Result ExternalCache::Insert(const PeerFlowUpdate& u, Nanos now) {
   absl::StatusOr<FlowIndex> idx = engine_.Insert(u.decoded.flow, now);
   if (!idx.ok()) {

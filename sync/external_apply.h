@@ -16,9 +16,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <vector>
 
+#include "absl/types/span.h"
 #include "core/conntrack/conntrack_engine.h"
 #include "sync/flow_update_codec.h"
 
@@ -57,6 +59,12 @@ class ExternalCache {
   explicit ExternalCache(ConntrackEngine& engine);
 
   Result Apply(const PeerFlowUpdate& u, Nanos now);
+  // Apply for a run of updates (one received batch), in order, with the same results. The
+  // table's buckets and chains for every update's tuples are prefetched first (FlowTable::
+  // FindBatch), so the cache misses of a 1M-entry table overlap instead of queueing.
+  // `on_result`, when given, sees each update's result.
+  void ApplyBatch(absl::Span<const PeerFlowUpdate> us, Nanos now,
+                  const std::function<void(const PeerFlowUpdate&, Result)>& on_result = {});
 
   bool IsExternal(FlowIndex idx) const;
   // Whether the flow with this slot and id was learnt from a peer and not yet committed,
@@ -100,6 +108,10 @@ class ExternalCache {
 
   ConntrackEngine& engine_;
   std::vector<Mark> marks_;
+  // ApplyBatch's prefetch keys, reused.
+  std::vector<Tuple> batch_tuples_;
+  std::vector<uint16_t> batch_zones_;
+  std::vector<FlowLookup> batch_found_;
   std::vector<uint32_t> peer_ids_;  // slot -> node id
   uint16_t generation_ = 1;
   ExternalStats stats_;

@@ -10,15 +10,20 @@ namespace {
 // Batch field tags (ctsync/sync.proto), for appending fields without building a message.
 constexpr uint8_t kTagStreamSeq = (1 << 3) | 0;
 constexpr uint8_t kTagWallTime = (2 << 3) | 0;
-constexpr uint8_t kTagUpdate = (3 << 3) | 2;
 constexpr uint8_t kTagResync = (4 << 3) | 0;
-// Room kept in a batch for stream_seq, wall_time_ms and resync.
-constexpr size_t kBatchTrailer = 1 + 10 + 1 + 10 + 2;
+constexpr uint8_t kTagRecords = (5 << 3) | 2;
+constexpr uint8_t kTagRecordFormat = (6 << 3) | 0;
+// Room kept in a batch for the records' tag and length, record_format, stream_seq,
+// wall_time_ms and resync.
+constexpr size_t kBatchTrailer = 1 + 5 + 1 + 5 + 1 + 10 + 1 + 10 + 2;
 // Ranges per nack and datagrams resent per nack, so a nack cannot make us flood.
 constexpr int kMaxNackRanges = 64;
 constexpr uint64_t kMaxResendPerNack = 4096;
 // A first DATA at or below this stream_seq is repaired by nacks rather than a resync.
 constexpr uint64_t kRepairableHead = 64;
+// Updates handed to apply_batch at a time: enough to overlap a group of cache misses, few
+// enough to stay in L1/L2.
+constexpr size_t kApplyBatch = 32;
 
 void PutVarint(std::string* out, uint64_t v) {
   while (v >= 0x80) {
@@ -83,26 +88,24 @@ void Replicator::Append(BatchBuilder& b, const FlowEvent& e, Nanos now) {
     b.wall = clock_.WallNanos();
     b.wall_ms = b.wall / kNanosPerMilli;
     b.started = now;
+    b.ctx = RecordContext{};
   }
   // Every event of a batch is stamped with the batch's wall clock, so the per-flow wall time
   // is implied; the remaining lifetime is still taken at `now`.
-  EncodeFlowUpdate(e, now, b.wall, b.wall_ms, &scratch_update_);
-  scratch_bytes_.clear();
-  scratch_update_.AppendToString(&scratch_bytes_);
-  const size_t need = 1 + 5 + scratch_bytes_.size();
-  if (b.events > 0 && b.body.size() + need > BodyLimit()) {
+  const size_t mark = b.body.size();
+  const RecordContext before = b.ctx;
+  AppendFlowRecord(e, now, b.wall, &b.ctx, &scratch_flow_, &b.body);
+  if (b.events > 0 && b.body.size() > BodyLimit()) {
+    b.body.resize(mark);
+    b.ctx = before;
     FlushBuilder(b);
     b.wall = clock_.WallNanos();
     b.wall_ms = b.wall / kNanosPerMilli;
     b.started = now;
-    // Re-encode against the new batch's wall clock.
-    EncodeFlowUpdate(e, now, b.wall, b.wall_ms, &scratch_update_);
-    scratch_bytes_.clear();
-    scratch_update_.AppendToString(&scratch_bytes_);
+    b.ctx = RecordContext{};
+    // Re-encode against the new batch's wall clock and an empty delta context.
+    AppendFlowRecord(e, now, b.wall, &b.ctx, &scratch_flow_, &b.body);
   }
-  b.body.push_back(static_cast<char>(kTagUpdate));
-  PutVarint(&b.body, scratch_bytes_.size());
-  b.body += scratch_bytes_;
   ++b.events;
 }
 
@@ -111,7 +114,13 @@ void Replicator::Flush() { FlushBuilder(live_); }
 void Replicator::FlushBuilder(BatchBuilder& b) {
   if (b.events == 0) return;
   const uint64_t seq = next_stream_seq_++;
-  std::string payload = std::move(b.body);
+  std::string payload;
+  payload.reserve(b.body.size() + kBatchTrailer);
+  payload.push_back(static_cast<char>(kTagRecords));
+  PutVarint(&payload, b.body.size());
+  payload += b.body;
+  payload.push_back(static_cast<char>(kTagRecordFormat));
+  PutVarint(&payload, kRecordFormat);
   payload.push_back(static_cast<char>(kTagStreamSeq));
   PutVarint(&payload, seq);
   payload.push_back(static_cast<char>(kTagWallTime));
@@ -124,8 +133,10 @@ void Replicator::FlushBuilder(BatchBuilder& b) {
   b.events = 0;
   // When the queue fills up (a dump, or a burst), ask for an ack at once instead of waiting
   // for the receivers' ack timer, so flow control does not stall the sender.
-  const bool ack_now = Reliable() && (queue_.size() + 1 >= options_.dump_window / 2 ||
-                                      queue_.size() + 1 >= options_.queue_max_datagrams / 2);
+  const bool ack_now =
+      Reliable() && (queue_.size() + 1 >= options_.dump_window / 2 ||
+                     queue_.size() + 1 >= options_.queue_max_datagrams / 2 ||
+                     (queue_bytes_ + payload.size()) * 2 >= options_.send_window_bytes);
   SendDatagram(MsgType::kData, ack_now ? kFlagAckRequest : 0, Bytes(payload));
   ++stats_.data_sent;
   if (Reliable()) {
@@ -319,13 +330,17 @@ void Replicator::OnData(Peer& p, const proto::Batch& batch, Nanos now) {
   if (s == p.delivered + 1) {
     Deliver(p, batch);
     p.delivered = s;
+    p.bytes_since_ack += batch.records().size();
     DrainPending(p);
   } else if (p.pending.size() >= options_.reorder_max) {
     ++stats_.reorder_overflow;  // it will be nacked again
   } else {
     p.pending.emplace(s, batch);  // a heap copy: the arena is reset per datagram
   }
-  if (p.delivered >= p.acked_sent + options_.ack_every) SendAck(p, now);
+  if (p.delivered >= p.acked_sent + options_.ack_every ||
+      (p.delivered > p.acked_sent && p.bytes_since_ack >= options_.ack_every_bytes)) {
+    SendAck(p, now);
+  }
 }
 
 void Replicator::DrainPending(Peer& p) {
@@ -349,23 +364,60 @@ void Replicator::Deliver(Peer& p, const proto::Batch& batch) {
   const Nanos age = sent_ms >= now_ms          ? 0
                     : sent_ms < now_ms - cap_ms ? options_.max_batch_age
                                                 : (now_ms - sent_ms) * kNanosPerMilli;
-  PeerFlowUpdate u;
+  PeerFlowUpdate& u = scratch_peer_update_;
   u.peer = p.node_id;
   u.resync = batch.resync();
+  const auto offer = [&] {
+    const bool pass = u.type == FlowEventType::kDestroy
+                          ? options_.accept_filter.MatchesKey(u.original)
+                          : options_.accept_filter.Matches(u.decoded.flow);
+    if (!pass) {
+      ++stats_.events_filtered_in;
+      return;
+    }
+    if (callbacks_.apply_batch) {
+      pending_apply_.push_back(u);
+      if (pending_apply_.size() >= kApplyBatch) {
+        callbacks_.apply_batch(pending_apply_);
+        pending_apply_.clear();
+      }
+    } else {
+      callbacks_.apply(u);
+    }
+  };
+  struct FlushPending {
+    Replicator* r;
+    ~FlushPending() {
+      if (r->pending_apply_.empty()) return;
+      r->callbacks_.apply_batch(r->pending_apply_);
+      r->pending_apply_.clear();
+    }
+  } flush_pending{this};
+  // Format 1 peers send FlowUpdate messages, newer ones records; a batch may hold both.
   for (const proto::FlowUpdate& fu : batch.updates()) {
     ++stats_.events_received;
     if (!DecodeFlowUpdate(fu, batch.wall_time_ms(), now, age, &u).ok()) {
       ++stats_.bad_flows;
       continue;
     }
-    const bool pass = u.type == FlowEventType::kDestroy
-                          ? options_.accept_filter.MatchesKey(u.original)
-                          : options_.accept_filter.Matches(u.decoded.flow);
-    if (!pass) {
-      ++stats_.events_filtered_in;
+    offer();
+  }
+  if (batch.records().empty()) return;
+  if (batch.record_format() != kRecordFormat) {
+    ++stats_.bad_flows;  // a format we cannot read: the whole batch is refused, visibly
+    return;
+  }
+  RecordContext ctx;
+  const std::string_view records = batch.records();
+  size_t pos = 0;
+  while (pos < records.size()) {
+    ++stats_.events_received;
+    if (!ReadFlowRecord(records, &pos, batch.wall_time_ms(), now, age, &ctx, &scratch_flow_, &u)
+             .ok()) {
+      ++stats_.bad_flows;
       continue;
     }
-    callbacks_.apply(u);
+    offer();
   }
 }
 
@@ -444,6 +496,7 @@ void Replicator::SendAck(Peer& p, Nanos now) {
   SendMessage(MsgType::kAck, a);
   ++stats_.acks_sent;
   p.acked_sent = p.delivered;
+  p.bytes_since_ack = 0;
   p.last_ack = now;
 }
 

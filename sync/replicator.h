@@ -29,6 +29,7 @@
 #include "google/protobuf/arena.h"
 #include "core/util/clock.h"
 #include "ctsync/sync.pb.h"
+#include "sync/flow_record_codec.h"
 #include "sync/flow_update_codec.h"
 #include "sync/sync_filter.h"
 #include "sync/wire.h"
@@ -65,6 +66,13 @@ struct ReplicatorOptions {
   // needed it resyncs).
   size_t queue_max_datagrams = 65536;
   size_t queue_max_bytes = 64u << 20;
+  // Flow control: DATA bytes a live peer has not acknowledged before backlogged() says
+  // "pause". Keep it below the receivers' socket buffer (4 MiB by default), or a burst is
+  // dropped there and repaired by retransmission.
+  size_t send_window_bytes = 2u << 20;
+  // Receivers also acknowledge after this many bytes of DATA (large datagrams: a count of
+  // datagrams alone would let the sender's window run dry before the first ack).
+  size_t ack_every_bytes = 256u << 10;
   // Out-of-order DATA held per peer while waiting for a gap to fill.
   size_t reorder_max = 8192;
   // Flow control of a resync dump: unacknowledged DATA datagrams in flight (reliable mode),
@@ -128,6 +136,9 @@ class Replicator {
   using SendFn = std::function<void(absl::Span<const uint8_t>)>;
   // A peer's flow, accepted by the filter, to apply to the local engine.
   using ApplyFn = std::function<void(const PeerFlowUpdate&)>;
+  // The same for a run of updates from one batch, in order (lets the owner prefetch, see
+  // ExternalCache::ApplyBatch). The updates are valid during the call only.
+  using ApplyBatchFn = std::function<void(absl::Span<const PeerFlowUpdate>)>;
   // Resync source: appends up to `max` local flows, starting at *cursor (0 = beginning),
   // to *out (type kNew) and advances *cursor. Returns false once the dump is complete (the
   // flows appended by that call are still sent).
@@ -138,6 +149,7 @@ class Replicator {
   struct Callbacks {
     SendFn send;            // required
     ApplyFn apply;          // required
+    ApplyBatchFn apply_batch;  // optional: used instead of `apply` when set
     DumpFn dump;            // optional: without it, resync requests are counted and ignored
     PeerEventFn peer_event;  // optional
   };
@@ -172,16 +184,19 @@ class Replicator {
   size_t queue_datagrams() const { return queue_.size(); }
   size_t queue_bytes() const { return queue_bytes_; }
   bool dump_active() const { return dump_.active; }
-  // True when the retransmission queue is half full: an owner producing events faster than
-  // peers acknowledge them should pause (flow control for bulk replication).
+  // True when the peers are a send window behind (or the retransmission queue is half
+  // full): an owner producing events faster than peers acknowledge them should pause (flow
+  // control for bulk replication).
   bool backlogged() const {
     return Reliable() && (queue_.size() * 2 >= options_.queue_max_datagrams ||
-                          queue_bytes_ * 2 >= options_.queue_max_bytes);
+                          queue_bytes_ * 2 >= options_.queue_max_bytes ||
+                          queue_bytes_ >= options_.send_window_bytes);
   }
 
  private:
   struct BatchBuilder {
-    std::string body;  // serialized FlowUpdate fields (field 3 of Batch)
+    std::string body;  // flow records (Batch.records, sync/flow_record_codec.h)
+    RecordContext ctx;  // delta-coding state of the records so far
     size_t events = 0;
     int64_t wall_ms = 0;
     Nanos wall = 0;
@@ -205,6 +220,7 @@ class Replicator {
     Nanos gap_since = -1;
     Nanos last_nack = 0;
     uint64_t acked_sent = 0;
+    size_t bytes_since_ack = 0;  // DATA payload delivered since our last ack
     Nanos last_ack = 0;
     bool resync_wanted = false;  // we asked for a dump and it has not started arriving
     Nanos resync_asked = 0;
@@ -268,8 +284,9 @@ class Replicator {
   // instead of one per event and sub-message.
   google::protobuf::Arena rx_arena_;
   // Scratch buffers reused across calls (no allocation per event).
-  proto::FlowUpdate scratch_update_;
-  std::string scratch_bytes_;
+  proto::Flow scratch_flow_;
+  PeerFlowUpdate scratch_peer_update_;
+  std::vector<PeerFlowUpdate> pending_apply_;  // accepted updates for apply_batch
   std::string out_;
   std::vector<FlowEvent> dump_events_;
 };

@@ -8,6 +8,7 @@
 // replicator's sequence numbers, acks and retransmissions make it reliable.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -36,6 +37,9 @@ class SyncChannel {
   // Installs the receive callback and starts receiving.
   virtual void SetReceiver(ReceiveFn fn) = 0;
   virtual const ChannelStats& stats() const = 0;
+  // Largest datagram (wire header and tag included) the link carries without IP
+  // fragmentation: the replicator's mtu. 1472 = 1500-byte Ethernet minus IPv4 and UDP.
+  virtual size_t max_datagram() const { return 1472; }
   virtual std::string name() const = 0;
 };
 

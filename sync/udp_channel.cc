@@ -1,6 +1,14 @@
 #include "sync/udp_channel.h"
 
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "boost/asio/ip/multicast.hpp"
@@ -18,6 +26,34 @@ constexpr int kSendWaitMs = 20;
 
 absl::Status Err(const std::string& what, const boost::system::error_code& ec) {
   return absl::UnavailableError(absl::StrCat(what, ": ", ec.message()));
+}
+
+// MTU of the interface that holds `addr`, or 0 when none does (wildcard) or it is unknown.
+int InterfaceMtu(const asio::ip::address& addr) {
+  if (addr.is_unspecified()) return 0;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return 0;
+  std::string name;
+  for (ifaddrs* i = list; i != nullptr && name.empty(); i = i->ifa_next) {
+    if (i->ifa_addr == nullptr) continue;
+    if (addr.is_v4() && i->ifa_addr->sa_family == AF_INET) {
+      const auto* sin = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+      if (ntohl(sin->sin_addr.s_addr) == addr.to_v4().to_uint()) name = i->ifa_name;
+    } else if (addr.is_v6() && i->ifa_addr->sa_family == AF_INET6) {
+      const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
+      if (std::memcmp(&sin6->sin6_addr, addr.to_v6().to_bytes().data(), 16) == 0)
+        name = i->ifa_name;
+    }
+  }
+  freeifaddrs(list);
+  if (name.empty() || name.size() >= IFNAMSIZ) return 0;
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  if (fd < 0) return 0;
+  ifreq req{};
+  std::memcpy(req.ifr_name, name.c_str(), name.size() + 1);
+  const int mtu = ::ioctl(fd, SIOCGIFMTU, &req) == 0 ? req.ifr_mtu : 0;
+  ::close(fd);
+  return mtu;
 }
 
 }  // namespace
@@ -62,6 +98,11 @@ absl::Status UdpChannelBase::Open(const udp::endpoint& bind, bool reuse, int buf
   if (ec) return Err(absl::StrCat("bind ", bind.address().to_string(), ":", bind.port()), ec);
   socket_.non_blocking(true, ec);
   if (ec) return Err("non-blocking udp socket", ec);
+  const size_t ip_udp = bind.address().is_v6() ? 48 : 28;
+  const int mtu = InterfaceMtu(bind.address());
+  // 65507: the largest UDP payload over IPv4 (and below the 64 KiB receive buffer).
+  if (static_cast<size_t>(mtu) > ip_udp + 1024)
+    max_datagram_ = std::min<size_t>(static_cast<size_t>(mtu) - ip_udp, 65507);
   return absl::OkStatus();
 }
 

@@ -43,6 +43,9 @@ class UdpChannelBase : public SyncChannel {
   void SetReceiver(ReceiveFn fn) override;
   const ChannelStats& stats() const override { return stats_; }
   uint16_t local_port() const;
+  // From the MTU of the interface that holds the bound address (65536 on loopback), minus
+  // the IP and UDP headers; 1472 when bound to a wildcard address or the MTU is unknown.
+  size_t max_datagram() const override { return max_datagram_; }
 
  protected:
   explicit UdpChannelBase(boost::asio::io_context& io);
@@ -58,6 +61,7 @@ class UdpChannelBase : public SyncChannel {
 
   ReceiveFn receiver_;
   std::vector<uint8_t> rx_;
+  size_t max_datagram_ = 1472;
   boost::asio::ip::udp::endpoint from_;
   ChannelStats stats_;
 };

@@ -60,7 +60,7 @@ void EncodeDatagram(const WireHeader& header, absl::Span<const uint8_t> payload,
 std::optional<DropReason> ParseHeader(absl::Span<const uint8_t> d, WireHeader* h) {
   if (d.size() < kWireOverhead) return DropReason::kTooShort;
   if (std::memcmp(d.data(), kWireMagic, sizeof(kWireMagic)) != 0) return DropReason::kBadMagic;
-  if (d[4] != kWireVersion) return DropReason::kBadVersion;
+  if (d[4] < kMinWireVersion || d[4] > kWireVersion) return DropReason::kBadVersion;
   if (d[5] == 0 || d[5] > kMaxMsgType) return DropReason::kBadType;
   h->type = static_cast<MsgType>(d[5]);
   h->flags = static_cast<uint16_t>(GetBe(&d[6], 2));

@@ -36,7 +36,12 @@
 namespace ctsync::sync {
 
 inline constexpr uint8_t kWireMagic[4] = {'C', 'T', 'S', 'Y'};
-inline constexpr uint8_t kWireVersion = 1;
+// Version 2: DATA carries compact flow records (Batch.records). Version 1 nodes refuse
+// version 2 datagrams (bad_version, counted) rather than misread them; version 2 nodes still
+// read version 1 datagrams (FlowUpdate messages). During a rolling upgrade the old node
+// therefore hears nothing from the new one until it is upgraded too and resyncs.
+inline constexpr uint8_t kWireVersion = 2;
+inline constexpr uint8_t kMinWireVersion = 1;
 inline constexpr size_t kHeaderSize = 32;
 inline constexpr size_t kTagSize = 32;
 inline constexpr size_t kWireOverhead = kHeaderSize + kTagSize;

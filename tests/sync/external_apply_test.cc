@@ -33,6 +33,40 @@ PeerFlowUpdate Update(FlowEventType type, const Flow& f, uint32_t peer = 2) {
   return u;
 }
 
+TEST(ExternalCacheTest, ApplyBatchGivesTheSameResultsAsApplyInOrder) {
+  // Within one batch a flow is created, updated, re-keyed and destroyed, another is created
+  // twice, and a third collides with a local flow: the prefetch must not change any result.
+  const Flow a = MakeTcpNatFlow(1, kNow);
+  Flow a2 = a;
+  a2.mark = 5;
+  Flow a3 = a2;
+  a3.tuple[1].dport = 40000;
+  const Flow b = MakeTcpNatFlow(2, kNow);
+  const Flow local = MakeTcpNatFlow(3, kNow);
+  const std::vector<PeerFlowUpdate> us = {
+      Update(FlowEventType::kNew, a),      Update(FlowEventType::kUpdate, a2),
+      Update(FlowEventType::kNew, b),      Update(FlowEventType::kUpdate, a3),
+      Update(FlowEventType::kNew, local),  Update(FlowEventType::kDestroy, a3),
+      Update(FlowEventType::kNew, b),      Update(FlowEventType::kDestroy, a)};
+  auto one = MakeEngine();
+  auto batched = MakeEngine();
+  for (ConntrackEngine* e : {one.get(), batched.get()}) ASSERT_TRUE(e->Insert(local, kNow).ok());
+  ExternalCache ext_one(*one), ext_batched(*batched);
+  std::vector<ExternalCache::Result> want, got;
+  for (const PeerFlowUpdate& u : us) want.push_back(ext_one.Apply(u, kNow));
+  ext_batched.ApplyBatch(us, kNow, [&](const PeerFlowUpdate&, ExternalCache::Result r) {
+    got.push_back(r);
+  });
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(want[0], ExternalCache::Result::kInserted);
+  EXPECT_EQ(want[3], ExternalCache::Result::kReplaced);
+  EXPECT_EQ(want[4], ExternalCache::Result::kLocalConflict);
+  EXPECT_EQ(want[5], ExternalCache::Result::kDestroyed);
+  EXPECT_EQ(want[7], ExternalCache::Result::kUnknown);
+  EXPECT_EQ(batched->table().confirmed_count(), one->table().confirmed_count());
+  EXPECT_EQ(ext_batched.stats().inserted, ext_one.stats().inserted);
+}
+
 TEST(ExternalCacheTest, InsertUpdateDestroy) {
   auto engine = MakeEngine();
   ExternalCache ext(*engine);

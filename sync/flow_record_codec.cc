@@ -1,0 +1,550 @@
+#include "sync/flow_record_codec.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace ctsync::sync {
+namespace {
+
+// Record layout (all integers varints unless said otherwise, "zz" = zigzag):
+//
+//   len     bytes of the record after this field (a later format may append fields: a
+//           reader skips what it does not know)
+//   kind    bits 0-1 type (1 NEW, 2 UPDATE, 3 DESTROY), bit 2 IPv6, bit 3 original dst =
+//           previous record's, bit 4 extension mask follows, bits 5-6 reply form, bit 7 NAT
+//           address = previous record's
+//   proto   1 byte
+//   original src, dst (unless bit 3): 4 or 16 bytes; sport, dport: 2 bytes big-endian
+//   reply   form 0: mirrors the original (no NAT)
+//           form 1 (SNAT): reply dst (unless bit 7) and dport; the rest mirrors
+//           form 2 (DNAT): reply src (unless bit 7) and sport; the rest mirrors
+//           form 3: src, dst, sport, dport
+//   ext     (bit 4) mask: kExt* below
+//   DESTROY ends here (zone from ext).
+//   status  XOR previous record's status
+//   timeout zz(timeout_ms - previous), age zz(age_ms - previous) where age = wall time -
+//           creation wall time, id zz(id - previous)
+//   ext fields in bit order: zone, mark, helper (1 = ftp), master tuple (1 byte IPv6 flag,
+//           proto, src, dst, sport, dport), counters (4 varints), seq_adjust (per direction
+//           correction_pos, zz(offset_before), zz(offset_after))
+//   TCP     byte: state (bits 0-3), last_dir (bit 4), maxend predictor per direction
+//           (bits 5, 6); retrans, last_index, last_win, last_wscale, last_flags;
+//           byte: td_scale original | reply << 4; td_end original, reply: 4 bytes BE;
+//           per direction: td_maxwin, zz(td_maxack - other td_end), flags byte;
+//           per direction: zz(td_maxend - predictor), predictor 0: td_end + td_maxwin,
+//           1: other td_maxack + other td_maxwin (the kernel sets td_maxend from the peer's
+//           ack + window); zz(last_seq - td_end[last_dir]), zz(last_ack -
+//           td_end[!last_dir]), zz(last_end - last_seq)
+constexpr uint8_t kKindIpv6 = 1 << 2;
+constexpr uint8_t kKindSameDst = 1 << 3;
+constexpr uint8_t kKindExt = 1 << 4;
+constexpr int kKindFormShift = 5;
+constexpr uint8_t kKindSameNat = 1 << 7;
+
+constexpr uint32_t kExtZone = 1 << 0;
+constexpr uint32_t kExtMark = 1 << 1;
+constexpr uint32_t kExtHelper = 1 << 2;
+constexpr uint32_t kExtMaster = 1 << 3;
+constexpr uint32_t kExtCounters = 1 << 4;
+constexpr uint32_t kExtSeqAdjust = 1 << 5;
+constexpr uint32_t kExtKnown = (1 << 6) - 1;
+
+enum ReplyForm : uint8_t { kMirror = 0, kSnat = 1, kDnat = 2, kFull = 3 };
+
+uint64_t Zz(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
+int64_t Unzz(uint64_t z) { return static_cast<int64_t>((z >> 1) ^ (0 - (z & 1))); }
+// 32-bit sequence arithmetic: differences mod 2^32, sent as signed.
+uint64_t Zz32(uint32_t delta) { return Zz(static_cast<int32_t>(delta)); }
+
+class Writer {
+ public:
+  explicit Writer(std::string* out) : out_(out) {}
+  void Byte(uint8_t b) { out_->push_back(static_cast<char>(b)); }
+  void Varint(uint64_t v) {
+    char buf[10];
+    int n = 0;
+    while (v >= 0x80) {
+      buf[n++] = static_cast<char>(v | 0x80);
+      v >>= 7;
+    }
+    buf[n++] = static_cast<char>(v);
+    out_->append(buf, n);
+  }
+  void Be16(uint32_t v) {
+    Byte(static_cast<uint8_t>(v >> 8));
+    Byte(static_cast<uint8_t>(v));
+  }
+  void Be32(uint32_t v) {
+    for (int s = 24; s >= 0; s -= 8) Byte(static_cast<uint8_t>(v >> s));
+  }
+  void Raw(const std::string& s) { out_->append(s); }
+
+ private:
+  std::string* out_;
+};
+
+class Reader {
+ public:
+  Reader(const char* p, const char* end) : p_(p), end_(end) {}
+  bool Byte(uint8_t* v) {
+    if (p_ == end_) return false;
+    *v = static_cast<uint8_t>(*p_++);
+    return true;
+  }
+  bool Varint(uint64_t* v) {
+    uint64_t r = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (p_ == end_) return false;
+      const uint8_t b = static_cast<uint8_t>(*p_++);
+      r |= uint64_t{b & 0x7fu} << shift;
+      if (!(b & 0x80)) {
+        *v = r;
+        return true;
+      }
+    }
+    return false;
+  }
+  // A varint that must fit 32 bits (larger values are malformed, not truncated).
+  bool Varint32(uint32_t* v) {
+    uint64_t r;
+    if (!Varint(&r) || r > UINT32_MAX) return false;
+    *v = static_cast<uint32_t>(r);
+    return true;
+  }
+  bool Be16(uint32_t* v) {
+    if (end_ - p_ < 2) return false;
+    *v = (uint32_t{static_cast<uint8_t>(p_[0])} << 8) | static_cast<uint8_t>(p_[1]);
+    p_ += 2;
+    return true;
+  }
+  bool Be32(uint32_t* v) {
+    if (end_ - p_ < 4) return false;
+    *v = 0;
+    for (int i = 0; i < 4; ++i) *v = (*v << 8) | static_cast<uint8_t>(*p_++);
+    return true;
+  }
+  bool Raw(size_t n, std::string* out) {
+    if (static_cast<size_t>(end_ - p_) < n) return false;
+    out->assign(p_, n);
+    p_ += n;
+    return true;
+  }
+  const char* pos() const { return p_; }
+
+ private:
+  const char* p_;
+  const char* end_;
+};
+
+uint32_t FamilyOf(bool v6) {
+  return static_cast<uint32_t>(v6 ? Family::kIpv6 : Family::kIpv4);
+}
+
+void WriteTuple(Writer& w, const proto::Tuple& t) {
+  w.Byte(t.family() == FamilyOf(true) ? 1 : 0);
+  w.Byte(static_cast<uint8_t>(t.proto()));
+  w.Raw(t.src());
+  w.Raw(t.dst());
+  w.Be16(t.sport());
+  w.Be16(t.dport());
+}
+
+bool ReadTuple(Reader& r, proto::Tuple* t) {
+  uint8_t v6, proto;
+  uint32_t sport, dport;
+  if (!r.Byte(&v6) || v6 > 1 || !r.Byte(&proto)) return false;
+  const size_t n = v6 ? 16 : 4;
+  if (!r.Raw(n, t->mutable_src()) || !r.Raw(n, t->mutable_dst()) || !r.Be16(&sport) ||
+      !r.Be16(&dport)) {
+    return false;
+  }
+  t->set_family(FamilyOf(v6));
+  t->set_proto(proto);
+  t->set_sport(sport);
+  t->set_dport(dport);
+  return true;
+}
+
+bool SameAddr(const char* saved, uint8_t len, const std::string& a) {
+  return len == a.size() && std::memcmp(saved, a.data(), len) == 0;
+}
+
+void Save(char* saved, uint8_t* len, const std::string& a) {
+  std::memcpy(saved, a.data(), a.size());
+  *len = static_cast<uint8_t>(a.size());
+}
+
+// Encodes the tuples and returns the kind byte's address/reply bits.
+uint8_t PlanTuples(const proto::Tuple& o, const proto::Tuple& r, const RecordContext& ctx,
+                   ReplyForm* form) {
+  const bool src_mirrors = r.src() == o.dst() && r.sport() == o.dport();
+  const bool dst_mirrors = r.dst() == o.src() && r.dport() == o.sport();
+  *form = src_mirrors && dst_mirrors ? kMirror
+          : src_mirrors              ? kSnat
+          : dst_mirrors              ? kDnat
+                                     : kFull;
+  uint8_t kind = static_cast<uint8_t>(*form << kKindFormShift);
+  if (o.family() == FamilyOf(true)) kind |= kKindIpv6;
+  if (SameAddr(ctx.dst, ctx.dst_len, o.dst())) kind |= kKindSameDst;
+  if ((*form == kSnat && SameAddr(ctx.nat, ctx.nat_len, r.dst())) ||
+      (*form == kDnat && SameAddr(ctx.nat, ctx.nat_len, r.src()))) {
+    kind |= kKindSameNat;
+  }
+  return kind;
+}
+
+}  // namespace
+
+void AppendFlowRecord(const FlowEvent& e, Nanos now, Nanos wall_now, RecordContext* ctx,
+                      proto::Flow* f, std::string* out) {
+  const bool destroy = e.type == FlowEventType::kDestroy;
+  const codec::FlowExtras extras{e.has_seq_adjust ? &e.seq_adjust : nullptr,
+                                 e.has_master ? &e.master : nullptr};
+  if (destroy) {
+    f->Clear();
+    codec::TupleToProto(e.flow.tuple[0], f->mutable_original());
+    // A DESTROY names its key only: the reply is sent as a mirror.
+    codec::TupleToProto(e.flow.tuple[0], f->mutable_reply());
+    std::swap(*f->mutable_reply()->mutable_src(), *f->mutable_reply()->mutable_dst());
+    f->mutable_reply()->set_sport(e.flow.tuple[0].dport);
+    f->mutable_reply()->set_dport(e.flow.tuple[0].sport);
+    f->set_zone(e.flow.zone);
+  } else {
+    codec::FlowToProto(e.flow, now, wall_now, extras, f);
+  }
+  const proto::Tuple& o = f->original();
+  const proto::Tuple& r = f->reply();
+  uint32_t ext = 0;
+  if (f->zone() != 0) ext |= kExtZone;
+  if (!destroy) {
+    if (f->mark() != 0) ext |= kExtMark;
+    if (!f->helper().empty()) ext |= kExtHelper;
+    if (f->has_master()) ext |= kExtMaster;
+    if (f->counters_original().packets() | f->counters_original().bytes() |
+        f->counters_reply().packets() | f->counters_reply().bytes()) {
+      ext |= kExtCounters;
+    }
+    if (f->seq_adjust_size() == 2) ext |= kExtSeqAdjust;
+  }
+  ReplyForm form;
+  uint8_t kind = PlanTuples(o, r, *ctx, &form);
+  kind |= destroy ? 3 : e.type == FlowEventType::kUpdate ? 2 : 1;
+  if (ext) kind |= kKindExt;
+
+  // The record is built after a placeholder length byte; the length is fixed up at the end
+  // (one byte for records under 128 bytes, the usual case).
+  const size_t start = out->size();
+  out->push_back(0);
+  Writer w(out);
+  w.Byte(kind);
+  w.Byte(static_cast<uint8_t>(o.proto()));
+  w.Raw(o.src());
+  if (!(kind & kKindSameDst)) w.Raw(o.dst());
+  Save(ctx->dst, &ctx->dst_len, o.dst());
+  w.Be16(o.sport());
+  w.Be16(o.dport());
+  switch (form) {
+    case kMirror:
+      break;
+    case kSnat:
+      if (!(kind & kKindSameNat)) w.Raw(r.dst());
+      Save(ctx->nat, &ctx->nat_len, r.dst());
+      w.Be16(r.dport());
+      break;
+    case kDnat:
+      if (!(kind & kKindSameNat)) w.Raw(r.src());
+      Save(ctx->nat, &ctx->nat_len, r.src());
+      w.Be16(r.sport());
+      break;
+    case kFull:
+      w.Raw(r.src());
+      w.Raw(r.dst());
+      w.Be16(r.sport());
+      w.Be16(r.dport());
+      break;
+  }
+  if (ext) w.Varint(ext);
+  if (destroy) {
+    if (ext & kExtZone) w.Varint(f->zone());
+  } else {
+    w.Varint(f->status() ^ ctx->status);
+    ctx->status = f->status();
+    w.Varint(Zz(f->timeout_ms() - ctx->timeout_ms));
+    ctx->timeout_ms = f->timeout_ms();
+    const int64_t age = f->wall_time_ms() - f->created_wall_ms();
+    w.Varint(Zz(age - ctx->age_ms));
+    ctx->age_ms = age;
+    w.Varint(Zz(static_cast<int64_t>(f->id() - ctx->id)));
+    ctx->id = f->id();
+    if (ext & kExtZone) w.Varint(f->zone());
+    if (ext & kExtMark) w.Varint(f->mark());
+    if (ext & kExtHelper) w.Varint(1);  // ftp, the only helper FlowToProto names
+    if (ext & kExtMaster) WriteTuple(w, f->master());
+    if (ext & kExtCounters) {
+      w.Varint(f->counters_original().packets());
+      w.Varint(f->counters_original().bytes());
+      w.Varint(f->counters_reply().packets());
+      w.Varint(f->counters_reply().bytes());
+    }
+    if (ext & kExtSeqAdjust) {
+      for (const proto::SeqAdjust& s : f->seq_adjust()) {
+        w.Varint(s.correction_pos());
+        w.Varint(Zz(s.offset_before()));
+        w.Varint(Zz(s.offset_after()));
+      }
+    }
+    if (f->has_tcp()) {
+      const proto::TcpState& t = f->tcp();
+      const proto::TcpDirState* d[2] = {&t.original(), &t.reply()};
+      uint32_t pred[2][2];  // [direction][predictor]
+      bool sel[2];
+      for (int i = 0; i < 2; ++i) {
+        pred[i][0] = d[i]->td_end() + d[i]->td_maxwin();
+        pred[i][1] = d[1 - i]->td_maxack() + d[1 - i]->td_maxwin();
+        const uint64_t z0 = Zz32(d[i]->td_maxend() - pred[i][0]);
+        const uint64_t z1 = Zz32(d[i]->td_maxend() - pred[i][1]);
+        sel[i] = z1 < z0;
+      }
+      w.Byte(static_cast<uint8_t>((t.state() & 0xf) | (t.last_dir() & 1) << 4 | sel[0] << 5 |
+                                  sel[1] << 6));
+      w.Varint(t.retrans());
+      w.Varint(t.last_index());
+      w.Varint(t.last_win());
+      w.Varint(t.last_wscale());
+      w.Varint(t.last_flags());
+      w.Byte(static_cast<uint8_t>((d[0]->td_scale() & 0xf) | (d[1]->td_scale() & 0xf) << 4));
+      w.Be32(d[0]->td_end());
+      w.Be32(d[1]->td_end());
+      for (int i = 0; i < 2; ++i) {
+        w.Varint(d[i]->td_maxwin());
+        w.Varint(Zz32(d[i]->td_maxack() - d[1 - i]->td_end()));
+        w.Byte(static_cast<uint8_t>(d[i]->flags()));
+      }
+      for (int i = 0; i < 2; ++i) w.Varint(Zz32(d[i]->td_maxend() - pred[i][sel[i]]));
+      const int ld = t.last_dir() & 1;
+      w.Varint(Zz32(t.last_seq() - d[ld]->td_end()));
+      w.Varint(Zz32(t.last_ack() - d[1 - ld]->td_end()));
+      w.Varint(Zz32(t.last_end() - t.last_seq()));
+    }
+  }
+  const size_t len = out->size() - start - 1;
+  if (len < 0x80) {
+    (*out)[start] = static_cast<char>(len);
+  } else {
+    // Rare (IPv6 with every extension): a longer length prefix.
+    std::string prefix;
+    Writer(&prefix).Varint(len);
+    out->replace(start, 1, prefix);
+  }
+}
+
+absl::Status ReadFlowRecord(std::string_view records, size_t* pos, int64_t batch_wall_ms,
+                            Nanos now, Nanos age, RecordContext* ctx, proto::Flow* f,
+                            PeerFlowUpdate* out) {
+  const auto malformed = [&](const char* what) {
+    // The context of the following records is unknown now: give up on the batch.
+    *pos = records.size();
+    return absl::InvalidArgumentError(absl::StrCat("flow record: ", what));
+  };
+  Reader head(records.data() + *pos, records.data() + records.size());
+  uint64_t len;
+  if (!head.Varint(&len) ||
+      len > static_cast<uint64_t>(records.data() + records.size() - head.pos())) {
+    return malformed("truncated");
+  }
+  const char* rec = head.pos();
+  *pos = static_cast<size_t>(rec - records.data()) + len;
+  Reader r(rec, rec + len);
+
+  uint8_t kind, proto;
+  if (!r.Byte(&kind) || !r.Byte(&proto)) return malformed("truncated header");
+  const uint8_t type = kind & 3;
+  if (type == 0) return malformed("type 0");
+  const bool v6 = kind & kKindIpv6;
+  const size_t n = v6 ? 16 : 4;
+  const auto form = static_cast<ReplyForm>((kind >> kKindFormShift) & 3);
+  f->Clear();
+  proto::Tuple* o = f->mutable_original();
+  proto::Tuple* rt = f->mutable_reply();
+  o->set_family(FamilyOf(v6));
+  o->set_proto(proto);
+  rt->set_family(FamilyOf(v6));
+  rt->set_proto(proto);
+  if (!r.Raw(n, o->mutable_src())) return malformed("truncated address");
+  if (kind & kKindSameDst) {
+    if (ctx->dst_len != n) return malformed("no previous destination");
+    o->mutable_dst()->assign(ctx->dst, n);
+  } else if (!r.Raw(n, o->mutable_dst())) {
+    return malformed("truncated address");
+  }
+  Save(ctx->dst, &ctx->dst_len, o->dst());
+  uint32_t sport, dport;
+  if (!r.Be16(&sport) || !r.Be16(&dport)) return malformed("truncated ports");
+  o->set_sport(sport);
+  o->set_dport(dport);
+  *rt->mutable_src() = o->dst();
+  *rt->mutable_dst() = o->src();
+  rt->set_sport(dport);
+  rt->set_dport(sport);
+  const auto read_nat = [&](std::string* addr) {
+    if (kind & kKindSameNat) {
+      if (ctx->nat_len != n) return false;
+      addr->assign(ctx->nat, n);
+    } else if (!r.Raw(n, addr)) {
+      return false;
+    }
+    Save(ctx->nat, &ctx->nat_len, *addr);
+    return true;
+  };
+  uint32_t p;
+  switch (form) {
+    case kMirror:
+      break;
+    case kSnat:
+      if (!read_nat(rt->mutable_dst()) || !r.Be16(&p)) return malformed("bad NAT binding");
+      rt->set_dport(p);
+      break;
+    case kDnat:
+      if (!read_nat(rt->mutable_src()) || !r.Be16(&p)) return malformed("bad NAT binding");
+      rt->set_sport(p);
+      break;
+    case kFull:
+      if (!r.Raw(n, rt->mutable_src()) || !r.Raw(n, rt->mutable_dst()) || !r.Be16(&sport) ||
+          !r.Be16(&dport)) {
+        return malformed("truncated reply tuple");
+      }
+      rt->set_sport(sport);
+      rt->set_dport(dport);
+      break;
+  }
+  uint32_t ext = 0;
+  if ((kind & kKindExt) && !r.Varint32(&ext)) return malformed("truncated extension mask");
+  // Extensions this format does not know change how the rest is laid out: refuse the batch.
+  if (ext & ~kExtKnown) return malformed("unknown extension");
+  uint32_t zone = 0;
+  if (type == 3) {
+    if ((ext & kExtZone) && !r.Varint32(&zone)) return malformed("truncated zone");
+    if (ext & ~kExtZone) return malformed("extension on a destroy");
+    out->type = FlowEventType::kDestroy;
+    if (absl::Status s = codec::TupleFromProto(*o, &out->original); !s.ok()) return s;
+    if (zone > 0xffff) return absl::InvalidArgumentError("zone out of range");
+    out->zone = static_cast<uint16_t>(zone);
+    out->decoded = codec::DecodedFlow{};
+    return absl::OkStatus();
+  }
+  out->type = type == 1 ? FlowEventType::kNew : FlowEventType::kUpdate;
+  uint64_t status, timeout, age_z, id;
+  if (!r.Varint(&status) || status > UINT32_MAX || !r.Varint(&timeout) || !r.Varint(&age_z) ||
+      !r.Varint(&id)) {
+    return malformed("truncated flow fields");
+  }
+  ctx->status ^= static_cast<uint32_t>(status);
+  // Wrapping arithmetic: a hostile delta may be anything; the codec range-checks the result.
+  ctx->timeout_ms = static_cast<int64_t>(static_cast<uint64_t>(ctx->timeout_ms) +
+                                         static_cast<uint64_t>(Unzz(timeout)));
+  ctx->age_ms = static_cast<int64_t>(static_cast<uint64_t>(ctx->age_ms) +
+                                     static_cast<uint64_t>(Unzz(age_z)));
+  ctx->id += static_cast<uint64_t>(Unzz(id));
+  f->set_status(ctx->status);
+  f->set_timeout_ms(ctx->timeout_ms);
+  f->set_wall_time_ms(batch_wall_ms);
+  int64_t created;
+  if (__builtin_sub_overflow(batch_wall_ms, ctx->age_ms, &created))
+    return absl::InvalidArgumentError("creation time out of range");
+  f->set_created_wall_ms(created);
+  f->set_id(ctx->id);
+  if (ext & kExtZone) {
+    if (!r.Varint32(&zone)) return malformed("truncated zone");
+    f->set_zone(zone);
+  }
+  uint32_t v;
+  if (ext & kExtMark) {
+    if (!r.Varint32(&v)) return malformed("truncated mark");
+    f->set_mark(v);
+  }
+  if (ext & kExtHelper) {
+    if (!r.Varint32(&v)) return malformed("truncated helper");
+    if (v != 1) return absl::InvalidArgumentError(absl::StrCat("unknown helper ", v));
+    f->set_helper("ftp");
+  }
+  if ((ext & kExtMaster) && !ReadTuple(r, f->mutable_master())) return malformed("bad master");
+  if (ext & kExtCounters) {
+    uint64_t c[4];
+    for (uint64_t& x : c)
+      if (!r.Varint(&x)) return malformed("truncated counters");
+    f->mutable_counters_original()->set_packets(c[0]);
+    f->mutable_counters_original()->set_bytes(c[1]);
+    f->mutable_counters_reply()->set_packets(c[2]);
+    f->mutable_counters_reply()->set_bytes(c[3]);
+  }
+  if (ext & kExtSeqAdjust) {
+    for (int i = 0; i < 2; ++i) {
+      uint32_t pos_v;
+      uint64_t before, after;
+      if (!r.Varint32(&pos_v) || !r.Varint(&before) || !r.Varint(&after))
+        return malformed("truncated seq_adjust");
+      const int64_t b = Unzz(before), a = Unzz(after);
+      if (b < INT32_MIN || b > INT32_MAX || a < INT32_MIN || a > INT32_MAX)
+        return absl::InvalidArgumentError("seq_adjust offset out of range");
+      proto::SeqAdjust* s = f->add_seq_adjust();
+      s->set_correction_pos(pos_v);
+      s->set_offset_before(static_cast<int32_t>(b));
+      s->set_offset_after(static_cast<int32_t>(a));
+    }
+  }
+  if (proto == kProtoTcp) {
+    uint8_t b0, scales;
+    uint32_t retrans, last_index, last_win, last_wscale, last_flags, end[2];
+    if (!r.Byte(&b0) || !r.Varint32(&retrans) || !r.Varint32(&last_index) ||
+        !r.Varint32(&last_win) || !r.Varint32(&last_wscale) || !r.Varint32(&last_flags) ||
+        !r.Byte(&scales) || !r.Be32(&end[0]) || !r.Be32(&end[1])) {
+      return malformed("truncated tcp state");
+    }
+    proto::TcpState* t = f->mutable_tcp();
+    proto::TcpDirState* d[2] = {t->mutable_original(), t->mutable_reply()};
+    t->set_state(b0 & 0xf);
+    const int ld = (b0 >> 4) & 1;
+    t->set_last_dir(ld);
+    t->set_retrans(retrans);
+    t->set_last_index(last_index);
+    t->set_last_win(last_win);
+    t->set_last_wscale(last_wscale);
+    t->set_last_flags(last_flags);
+    for (int i = 0; i < 2; ++i) {
+      d[i]->set_td_end(end[i]);
+      d[i]->set_td_scale(i == 0 ? scales & 0xf : scales >> 4);
+    }
+    for (int i = 0; i < 2; ++i) {
+      uint32_t maxwin;
+      uint64_t maxack;
+      uint8_t flags;
+      if (!r.Varint32(&maxwin) || !r.Varint(&maxack) || !r.Byte(&flags))
+        return malformed("truncated tcp direction");
+      d[i]->set_td_maxwin(maxwin);
+      d[i]->set_td_maxack(end[1 - i] + static_cast<uint32_t>(Unzz(maxack)));
+      d[i]->set_flags(flags);
+    }
+    for (int i = 0; i < 2; ++i) {
+      uint64_t z;
+      if (!r.Varint(&z)) return malformed("truncated tcp direction");
+      const bool sel = (b0 >> (5 + i)) & 1;
+      const uint32_t pred = sel ? d[1 - i]->td_maxack() + d[1 - i]->td_maxwin()
+                                : d[i]->td_end() + d[i]->td_maxwin();
+      d[i]->set_td_maxend(pred + static_cast<uint32_t>(Unzz(z)));
+    }
+    uint64_t seq, ack, last_end;
+    if (!r.Varint(&seq) || !r.Varint(&ack) || !r.Varint(&last_end))
+      return malformed("truncated tcp state");
+    t->set_last_seq(end[ld] + static_cast<uint32_t>(Unzz(seq)));
+    t->set_last_ack(end[1 - ld] + static_cast<uint32_t>(Unzz(ack)));
+    t->set_last_end(t->last_seq() + static_cast<uint32_t>(Unzz(last_end)));
+  }
+  // Bytes left in the record are fields of a later format: skipped.
+  if (absl::Status s = codec::FlowFromProto(*f, now, age, &out->decoded); !s.ok()) return s;
+  out->original = out->decoded.flow.tuple[0];
+  out->zone = out->decoded.flow.zone;
+  return absl::OkStatus();
+}
+
+}  // namespace ctsync::sync

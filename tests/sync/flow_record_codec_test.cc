@@ -1,0 +1,227 @@
+#include "sync/flow_record_codec.h"
+
+#include <cstdio>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/sync/test_flows.h"
+
+namespace ctsync::sync {
+namespace {
+
+using testing::MakeEvent;
+using testing::MakeTcpNatFlow;
+
+constexpr Nanos kNow = 50 * kNanosPerSecond;
+constexpr Nanos kWall = 1'700'000'000'000 * kNanosPerMilli;
+constexpr int64_t kWallMs = kWall / kNanosPerMilli;
+// The receiver's monotonic clock is elsewhere; the batch is 3 ms old.
+constexpr Nanos kRxNow = 7 * kNanosPerSecond;
+constexpr Nanos kAge = 3 * kNanosPerMilli;
+
+struct Encoded {
+  std::string bytes;
+  std::vector<size_t> sizes;  // per record
+};
+
+Encoded EncodeAll(const std::vector<FlowEvent>& events) {
+  Encoded out;
+  RecordContext ctx;
+  proto::Flow scratch;
+  for (const FlowEvent& e : events) {
+    const size_t before = out.bytes.size();
+    AppendFlowRecord(e, kNow, kWall, &ctx, &scratch, &out.bytes);
+    out.sizes.push_back(out.bytes.size() - before);
+  }
+  return out;
+}
+
+std::vector<PeerFlowUpdate> DecodeAll(const std::string& bytes, size_t* errors = nullptr) {
+  std::vector<PeerFlowUpdate> out;
+  RecordContext ctx;
+  proto::Flow scratch;
+  size_t pos = 0;
+  while (pos < bytes.size()) {
+    PeerFlowUpdate u;
+    const absl::Status s = ReadFlowRecord(bytes, &pos, kWallMs, kRxNow, kAge, &ctx, &scratch, &u);
+    if (!s.ok()) {
+      if (errors) ++*errors;
+      continue;
+    }
+    out.push_back(u);
+  }
+  return out;
+}
+
+// What the protobuf path (the one Flow <-> proto codec) makes of the same event: the records
+// must give exactly that.
+codec::DecodedFlow ViaProto(const FlowEvent& e) {
+  proto::Flow m;
+  const codec::FlowExtras extras{e.has_seq_adjust ? &e.seq_adjust : nullptr,
+                                 e.has_master ? &e.master : nullptr};
+  codec::FlowToProto(e.flow, kNow, kWall, extras, &m);
+  codec::DecodedFlow d;
+  EXPECT_TRUE(codec::FlowFromProto(m, kRxNow, kAge, &d).ok());
+  return d;
+}
+
+void ExpectSame(const codec::DecodedFlow& got, const codec::DecodedFlow& want) {
+  const Flow& g = got.flow;
+  const Flow& w = want.flow;
+  EXPECT_EQ(g.tuple[0], w.tuple[0]);
+  EXPECT_EQ(g.tuple[1], w.tuple[1]);
+  EXPECT_EQ(g.status, w.status);
+  EXPECT_EQ(g.zone, w.zone);
+  EXPECT_EQ(g.mark, w.mark);
+  EXPECT_EQ(g.id, w.id);
+  EXPECT_EQ(g.expires, w.expires);
+  EXPECT_EQ(g.created, w.created);
+  EXPECT_EQ(g.tcp, w.tcp);
+  EXPECT_EQ(g.helper, w.helper);
+  EXPECT_EQ(g.counters[0], w.counters[0]);
+  EXPECT_EQ(g.counters[1], w.counters[1]);
+  EXPECT_EQ(got.remaining, want.remaining);
+  EXPECT_EQ(got.seq_adjust, want.seq_adjust);
+  EXPECT_EQ(got.master_tuple, want.master_tuple);
+}
+
+FlowEvent RichUpdate() {
+  // IPv6 DNAT, every extension: zone, mark, helper, master, counters, seq adjustment.
+  Flow f = MakeTcpNatFlow(77, kNow);
+  for (Tuple& t : f.tuple) t.family = Family::kIpv6;
+  f.tuple[0].src = *IpAddress::Parse("2001:db8::1");
+  f.tuple[0].dst = *IpAddress::Parse("2001:db8:1::2");
+  f.tuple[1].src = *IpAddress::Parse("2001:db8:2::9");
+  f.tuple[1].sport = 2121;
+  f.tuple[1].dst = f.tuple[0].src;
+  f.tuple[1].dport = f.tuple[0].sport;
+  f.status = kIpsSeenReply | kIpsAssured | kIpsDstNat | kIpsDstNatDone | kIpsSeqAdjust |
+             kIpsHelper;
+  f.zone = 7;
+  f.mark = 0xdeadbeef;
+  f.helper = FlowHelper::kFtp;
+  f.counters[0] = {12, 3456};
+  f.counters[1] = {1u << 20, uint64_t{1} << 40};
+  f.tcp.retrans = 3;
+  f.tcp.last_wscale = 14;
+  f.tcp.last_flags = 0x12;
+  FlowEvent e = MakeEvent(FlowEventType::kUpdate, f, kNow);
+  e.has_seq_adjust = true;
+  e.seq_adjust.dir[0] = {1000, 0, 5};
+  e.seq_adjust.dir[1] = {2000, -3, -7};
+  e.has_master = true;
+  e.master = f.tuple[0];
+  e.master.sport = 40000;
+  e.master.dport = 21;
+  return e;
+}
+
+TEST(FlowRecordCodecTest, BulkSnatTcpFlowsRoundTripExactlyWithin50Bytes) {
+  std::vector<FlowEvent> events;
+  for (uint32_t i = 0; i < 40; ++i)
+    events.push_back(MakeEvent(FlowEventType::kNew, MakeTcpNatFlow(1000 + i, kNow), kNow));
+  const Encoded enc = EncodeAll(events);
+  const std::vector<PeerFlowUpdate> got = DecodeAll(enc.bytes);
+  ASSERT_EQ(got.size(), events.size());
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(got[i].type, FlowEventType::kNew);
+    EXPECT_EQ(got[i].original, events[i].flow.tuple[0]);
+    ExpectSame(got[i].decoded, ViaProto(events[i]));
+  }
+  // The first record of a batch carries the server and NAT addresses; the rest share them.
+  EXPECT_LE(enc.sizes[0], 64u);
+  for (size_t i = 1; i < enc.sizes.size(); ++i) EXPECT_LE(enc.sizes[i], 49u) << i;
+  RecordProperty("bytes_per_bulk_record", static_cast<int>(enc.sizes[1]));
+  std::printf("record bytes: first %zu, next %zu\n", enc.sizes[0], enc.sizes[1]);
+}
+
+TEST(FlowRecordCodecTest, EveryExtensionIpv6DnatAndDestroyRoundTrip) {
+  const FlowEvent rich = RichUpdate();
+  Flow udp;
+  udp.tuple[0].family = udp.tuple[1].family = Family::kIpv4;
+  udp.tuple[0].proto = udp.tuple[1].proto = kProtoUdp;
+  udp.tuple[0].src = IpAddress::FromV4(0xC0000205);
+  udp.tuple[0].dst = IpAddress::FromV4(0xC6336401);
+  udp.tuple[0].sport = 5353;
+  udp.tuple[0].dport = 53;
+  udp.tuple[1] = udp.tuple[0];
+  std::swap(udp.tuple[1].src, udp.tuple[1].dst);
+  std::swap(udp.tuple[1].sport, udp.tuple[1].dport);
+  udp.expires = kNow + 30 * kNanosPerSecond;
+  udp.created = kNow + kNanosPerSecond;  // "created in the future": a negative age
+  udp.id = 3;
+  Flow full = MakeTcpNatFlow(5, kNow);  // SNAT and DNAT at once: the whole reply travels
+  full.tuple[1].src = IpAddress::FromV4(0x0A000001);
+  Flow gone = MakeTcpNatFlow(9, kNow);
+  gone.zone = 4;
+  const std::vector<FlowEvent> events = {rich, MakeEvent(FlowEventType::kNew, udp, kNow),
+                                         MakeEvent(FlowEventType::kUpdate, full, kNow),
+                                         MakeEvent(FlowEventType::kDestroy, gone, kNow), rich};
+  const Encoded enc = EncodeAll(events);
+  const std::vector<PeerFlowUpdate> got = DecodeAll(enc.bytes);
+  ASSERT_EQ(got.size(), events.size());
+  for (size_t i : {0, 1, 2, 4}) {
+    EXPECT_EQ(got[i].type, events[i].type) << i;
+    ExpectSame(got[i].decoded, ViaProto(events[i]));
+  }
+  EXPECT_EQ(got[3].type, FlowEventType::kDestroy);
+  EXPECT_EQ(got[3].original, gone.tuple[0]);
+  EXPECT_EQ(got[3].zone, 4);
+  EXPECT_LE(enc.sizes[3], 20u);
+  EXPECT_EQ(got[0].decoded.flow.helper, FlowHelper::kFtp);
+  ASSERT_TRUE(got[0].decoded.master_tuple.has_value());
+  EXPECT_EQ(*got[0].decoded.master_tuple, rich.master);
+}
+
+TEST(FlowRecordCodecTest, TruncationAtEveryByteIsAnErrorNotACrash) {
+  const Encoded enc = EncodeAll({RichUpdate(), MakeEvent(FlowEventType::kNew,
+                                                         MakeTcpNatFlow(1, kNow), kNow)});
+  for (size_t n = 0; n < enc.bytes.size(); ++n) {
+    size_t errors = 0;
+    const std::vector<PeerFlowUpdate> got = DecodeAll(enc.bytes.substr(0, n), &errors);
+    EXPECT_LT(got.size(), 2u) << n;
+    if (n > 0 && n != enc.sizes[0]) {
+      EXPECT_GE(errors, 1u) << n;
+    }
+  }
+}
+
+TEST(FlowRecordCodecTest, BadContentIsRefusedAndTheNextRecordStillDecodes) {
+  Flow bad = MakeTcpNatFlow(1, kNow);
+  bad.tcp.state = static_cast<TcpState>(12);  // beyond kMax: the codec's range check
+  const Encoded enc = EncodeAll({MakeEvent(FlowEventType::kNew, bad, kNow),
+                                 MakeEvent(FlowEventType::kNew, MakeTcpNatFlow(2, kNow), kNow)});
+  size_t errors = 0;
+  const std::vector<PeerFlowUpdate> got = DecodeAll(enc.bytes, &errors);
+  EXPECT_EQ(errors, 1u);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].original, MakeTcpNatFlow(2, kNow).tuple[0]);
+}
+
+TEST(FlowRecordCodecTest, LaterFormatTrailingFieldsAreSkippedUnknownExtensionsRefused) {
+  const FlowEvent e = MakeEvent(FlowEventType::kNew, MakeTcpNatFlow(3, kNow), kNow);
+  Encoded enc = EncodeAll({e});
+  ASSERT_LT(enc.bytes.size() + 2, 0x80u);
+  // A later writer appended two bytes of a field we do not know: skipped.
+  std::string longer = enc.bytes + "\x01\x02";
+  longer[0] = static_cast<char>(longer[0] + 2);
+  size_t errors = 0;
+  std::vector<PeerFlowUpdate> got = DecodeAll(longer, &errors);
+  EXPECT_EQ(errors, 0u);
+  ASSERT_EQ(got.size(), 1u);
+  ExpectSame(got[0].decoded, ViaProto(e));
+  // An extension bit we do not know changes the layout: refused, never guessed.
+  Flow marked = e.flow;
+  marked.mark = 1;
+  enc = EncodeAll({MakeEvent(FlowEventType::kNew, marked, kNow)});
+  // kind at 1, proto at 2, addresses 8, ports 4, reply NAT address 4 + port 2: mask at 21.
+  ASSERT_EQ(enc.bytes[21], 0x02);
+  enc.bytes[21] = 0x40;
+  errors = 0;
+  got = DecodeAll(enc.bytes, &errors);
+  EXPECT_EQ(errors, 1u);
+  EXPECT_TRUE(got.empty());
+}
+
+}  // namespace
+}  // namespace ctsync::sync
