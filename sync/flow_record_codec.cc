@@ -27,7 +27,9 @@ namespace {
 //           creation wall time, id zz(id - previous)
 //   ext fields in bit order: zone, mark, helper (1 = ftp), master tuple (1 byte IPv6 flag,
 //           proto, src, dst, sport, dport), counters (4 varints), seq_adjust (per direction
-//           correction_pos, zz(offset_before), zz(offset_after))
+//           correction_pos, zz(offset_before), zz(offset_after)), helper data (length +
+//           a serialized ctsync.proto.Flow holding only `ftp` and `expectations`: rare,
+//           so kept in protobuf form)
 //   TCP     byte: state (bits 0-3), last_dir (bit 4), maxend predictor per direction
 //           (bits 5, 6); retrans, last_index, last_win, last_wscale, last_flags;
 //           byte: td_scale original | reply << 4; td_end original, reply: 4 bytes BE;
@@ -48,7 +50,8 @@ constexpr uint32_t kExtHelper = 1 << 2;
 constexpr uint32_t kExtMaster = 1 << 3;
 constexpr uint32_t kExtCounters = 1 << 4;
 constexpr uint32_t kExtSeqAdjust = 1 << 5;
-constexpr uint32_t kExtKnown = (1 << 6) - 1;
+constexpr uint32_t kExtHelperData = 1 << 6;
+constexpr uint32_t kExtKnown = (1 << 7) - 1;
 
 enum ReplyForm : uint8_t { kMirror = 0, kSnat = 1, kDnat = 2, kFull = 3 };
 
@@ -200,7 +203,9 @@ void AppendFlowRecord(const FlowEvent& e, Nanos now, Nanos wall_now, RecordConte
                       proto::Flow* f, std::string* out) {
   const bool destroy = e.type == FlowEventType::kDestroy;
   const codec::FlowExtras extras{e.has_seq_adjust ? &e.seq_adjust : nullptr,
-                                 e.has_master ? &e.master : nullptr};
+                                 e.has_master ? &e.master : nullptr,
+                                 e.has_ftp_state ? &e.ftp_state : nullptr,
+                                 e.has_expectation ? &e.expectation : nullptr};
   if (destroy) {
     f->Clear();
     codec::TupleToProto(e.flow.tuple[0], f->mutable_original());
@@ -226,6 +231,7 @@ void AppendFlowRecord(const FlowEvent& e, Nanos now, Nanos wall_now, RecordConte
       ext |= kExtCounters;
     }
     if (f->seq_adjust_size() == 2) ext |= kExtSeqAdjust;
+    if (f->has_ftp() || f->expectations_size() > 0) ext |= kExtHelperData;
   }
   ReplyForm form;
   uint8_t kind = PlanTuples(o, r, *ctx, &form);
@@ -293,6 +299,14 @@ void AppendFlowRecord(const FlowEvent& e, Nanos now, Nanos wall_now, RecordConte
         w.Varint(Zz(s.offset_before()));
         w.Varint(Zz(s.offset_after()));
       }
+    }
+    if (ext & kExtHelperData) {
+      proto::Flow helper_data;
+      if (f->has_ftp()) *helper_data.mutable_ftp() = f->ftp();
+      *helper_data.mutable_expectations() = f->expectations();
+      const std::string bytes = helper_data.SerializeAsString();
+      w.Varint(bytes.size());
+      w.Raw(bytes);
     }
     if (f->has_tcp()) {
       const proto::TcpState& t = f->tcp();
@@ -492,6 +506,16 @@ absl::Status ReadFlowRecord(std::string_view records, size_t* pos, int64_t batch
       s->set_offset_before(static_cast<int32_t>(b));
       s->set_offset_after(static_cast<int32_t>(a));
     }
+  }
+  if (ext & kExtHelperData) {
+    uint32_t len;
+    std::string bytes;
+    if (!r.Varint32(&len) || !r.Raw(len, &bytes)) return malformed("truncated helper data");
+    proto::Flow helper_data;
+    if (!helper_data.ParseFromString(bytes))
+      return absl::InvalidArgumentError("helper data does not parse");
+    if (helper_data.has_ftp()) *f->mutable_ftp() = helper_data.ftp();
+    *f->mutable_expectations() = helper_data.expectations();
   }
   if (proto == kProtoTcp) {
     uint8_t b0, scales;

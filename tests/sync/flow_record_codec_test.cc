@@ -58,7 +58,9 @@ std::vector<PeerFlowUpdate> DecodeAll(const std::string& bytes, size_t* errors =
 codec::DecodedFlow ViaProto(const FlowEvent& e) {
   proto::Flow m;
   const codec::FlowExtras extras{e.has_seq_adjust ? &e.seq_adjust : nullptr,
-                                 e.has_master ? &e.master : nullptr};
+                                 e.has_master ? &e.master : nullptr,
+                                 e.has_ftp_state ? &e.ftp_state : nullptr,
+                                 e.has_expectation ? &e.expectation : nullptr};
   codec::FlowToProto(e.flow, kNow, kWall, extras, &m);
   codec::DecodedFlow d;
   EXPECT_TRUE(codec::FlowFromProto(m, kRxNow, kAge, &d).ok());
@@ -83,6 +85,20 @@ void ExpectSame(const codec::DecodedFlow& got, const codec::DecodedFlow& want) {
   EXPECT_EQ(got.remaining, want.remaining);
   EXPECT_EQ(got.seq_adjust, want.seq_adjust);
   EXPECT_EQ(got.master_tuple, want.master_tuple);
+  EXPECT_EQ(got.ftp_state, want.ftp_state);
+  ASSERT_EQ(got.expectation.has_value(), want.expectation.has_value());
+  if (got.expectation) {
+    const Expectation& ge = *got.expectation;
+    const Expectation& we = *want.expectation;
+    EXPECT_EQ(ge.tuple, we.tuple);
+    EXPECT_EQ(ge.mask, we.mask);
+    EXPECT_EQ(ge.expires, we.expires);
+    EXPECT_EQ(ge.master_tuple, we.master_tuple);
+    EXPECT_EQ(ge.nat, we.nat);
+    EXPECT_EQ(ge.saved_addr, we.saved_addr);
+    EXPECT_EQ(ge.saved_port, we.saved_port);
+    EXPECT_EQ(ge.dir, we.dir);
+  }
 }
 
 FlowEvent RichUpdate() {
@@ -113,6 +129,23 @@ FlowEvent RichUpdate() {
   e.master = f.tuple[0];
   e.master.sport = 40000;
   e.master.dport = 21;
+  // The FTP helper's line state and its pending expectation (the helper-data extension).
+  e.has_ftp_state = true;
+  e.ftp_state.seq_aft_nl[0][0] = 0xfffffff0u;
+  e.ftp_state.seq_aft_nl_num[0] = 1;
+  e.ftp_state.seq_aft_nl[1][0] = 17;
+  e.ftp_state.seq_aft_nl[1][1] = 99;
+  e.ftp_state.seq_aft_nl_num[1] = 2;
+  e.has_expectation = true;
+  e.expectation.tuple = f.tuple[1];
+  e.expectation.tuple.sport = 0;
+  e.expectation.mask = e.expectation.tuple;
+  e.expectation.mask.sport = 0;
+  e.expectation.expires = kNow + 300 * kNanosPerSecond;
+  e.expectation.nat = true;
+  e.expectation.saved_addr = *IpAddress::Parse("2001:db8::7");
+  e.expectation.saved_port = 50000;
+  e.expectation.dir = Direction::kReply;
   return e;
 }
 
@@ -171,6 +204,10 @@ TEST(FlowRecordCodecTest, EveryExtensionIpv6DnatAndDestroyRoundTrip) {
   EXPECT_EQ(got[0].decoded.flow.helper, FlowHelper::kFtp);
   ASSERT_TRUE(got[0].decoded.master_tuple.has_value());
   EXPECT_EQ(*got[0].decoded.master_tuple, rich.master);
+  ASSERT_TRUE(got[0].decoded.ftp_state.has_value());
+  EXPECT_EQ(*got[0].decoded.ftp_state, rich.ftp_state);
+  ASSERT_TRUE(got[0].decoded.expectation.has_value());
+  EXPECT_EQ(got[0].decoded.expectation->tuple, rich.expectation.tuple);
 }
 
 TEST(FlowRecordCodecTest, TruncationAtEveryByteIsAnErrorNotACrash) {
@@ -216,7 +253,9 @@ TEST(FlowRecordCodecTest, LaterFormatTrailingFieldsAreSkippedUnknownExtensionsRe
   enc = EncodeAll({MakeEvent(FlowEventType::kNew, marked, kNow)});
   // kind at 1, proto at 2, addresses 8, ports 4, reply NAT address 4 + port 2: mask at 21.
   ASSERT_EQ(enc.bytes[21], 0x02);
-  enc.bytes[21] = 0x40;
+  // Every bit of a one-byte mask is taken: the unknown bit 7 makes it a two-byte varint.
+  enc.bytes.replace(21, 1, "\x82\x01");
+  enc.bytes[0] = static_cast<char>(enc.bytes[0] + 1);
   errors = 0;
   got = DecodeAll(enc.bytes, &errors);
   EXPECT_EQ(errors, 1u);
