@@ -136,13 +136,15 @@ class FlowStore {
   const FlowStoreOptions& options() const { return options_; }
 
  private:
+  enum class OpKind : uint8_t { kEvent, kProto, kRewrite };
   struct Op;
   FlowStore(const FlowStoreOptions& options, internal::StoreDb db);
   void WriterLoop();
   void SchedulerLoop();
   void WriteOps(std::vector<Op>& ops);
   absl::Status SyncWal();
-  bool PushLocked(Op&& op);
+  // A new slot at the tail of the queue, or nullptr (counted, rewrite marked) when full.
+  Op* PushLocked(OpKind kind, Stream stream);
 
   FlowStoreOptions options_;
   internal::StoreDb db_;
