@@ -222,7 +222,13 @@ TEST(SyncIntegrationTest, LossDuplicationReorderingEveryFlowArrives) {
     a.AddLocal(round * 3000, 3000);
     RunUntil(io, {&a, &b}, [] { return false; }, std::chrono::milliseconds(10));
   }
-  EXPECT_TRUE(RunUntil(io, {&a, &b}, [&] { return b.Learnt() == 30000; })) << b.Learnt();
+  EXPECT_TRUE(RunUntil(io, {&a, &b}, [&] { return b.Learnt() == 30000; }))
+      << b.Learnt() << " learnt; a: retransmits " << a.rep->stats().retransmits
+      << " queue_overflow " << a.rep->stats().queue_overflow << " send_errors "
+      << a.links->stats().send_errors << "; b: nacks " << b.rep->stats().nacks_sent
+      << " resyncs asked " << b.rep->stats().resync_requests_sent << " gaps_skipped "
+      << b.rep->stats().gaps_skipped << " duplicates " << b.rep->stats().duplicates
+      << "; relays dropped " << ab.dropped() + ba.dropped();
   EXPECT_EQ(b.Learnt(), 30000u);  // every flow, counted
   EXPECT_GT(ab.dropped() + ba.dropped(), 0u);
   EXPECT_GT(a.rep->stats().retransmits, 0u);
@@ -304,7 +310,9 @@ TEST(SyncIntegrationTest, FallsBackToSecondLinkWhenPreferredDies) {
   b.SetPeers(1, {a.endpoint(1)});
   a.AddLocal(0, 1000);
   ASSERT_TRUE(RunUntil(io, {&a, &b}, [&] { return b.Learnt() == 1000; }));
-  EXPECT_EQ(a.links->active(), 0u);
+  // On a loaded machine (or under TSan) a slow loop can miss link 0's heartbeats for longer
+  // than dead_after and fail over early; hearing it again brings the preferred link back.
+  EXPECT_TRUE(RunUntil(io, {&a, &b}, [&] { return a.links->active() == 0; }));
   ab.set_loss(1.0);
   ba.set_loss(1.0);
   a.AddLocal(10000, 1000);
