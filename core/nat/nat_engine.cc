@@ -130,9 +130,12 @@ bool NatEngine::NatPacket(ManipType manip, PacketBuffer& b) {
   uint32_t statusbit = manip == ManipType::kSrc ? kIpsSrcNat : kIpsDstNat;
   if (dir == Direction::kReply) statusbit ^= kIpsNatMask;
   if (!(f.status & statusbit)) return true;
+  return Rewrite(manip, f.tuple_of(Opposite(dir)), b);
+}
 
+
+bool NatEngine::Rewrite(ManipType manip, const Tuple& other, PacketBuffer& b) {
   // Make the packet look like the inverse of the other direction's tuple.
-  const Tuple& other = f.tuple_of(Opposite(dir));
   Tuple target;
   target.family = other.family;
   target.proto = other.proto;

@@ -69,7 +69,10 @@ class NatEngine {
 
  private:
   // nf_nat_packet: rewrites `b` per its flow's binding for this hook and direction.
+  // Small, so that the common "nothing to rewrite at this hook" costs no call.
   bool NatPacket(nat::ManipType manip, PacketBuffer& b);
+  // Rewrites `b` to the inverse of `other` (the other direction's tuple) for `manip`.
+  bool Rewrite(nat::ManipType manip, const Tuple& other, PacketBuffer& b);
 
   NatOptions options_;
   ConntrackEngine* conntrack_;
