@@ -19,9 +19,5 @@ case "$kind" in
              sync_integration_tests fault_tests) ;;
   *) echo "usage: $0 [release|asan|tsan]" >&2; exit 2 ;;
 esac
-launcher=()
-if command -v ccache >/dev/null; then
-  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
-fi
-cmake -S . -B "$dir" -G Ninja "${args[@]}" "${launcher[@]}" >/dev/null
+cmake -S . -B "$dir" -G Ninja "${args[@]}" >/dev/null
 cmake --build "$dir" -j"$jobs" "${targets[@]}"

@@ -141,7 +141,7 @@ void Replicator::FlushBuilder(BatchBuilder& b) {
   ++stats_.data_sent;
   if (Reliable()) {
     queue_bytes_ += payload.size();
-    queue_.push_back(Retained{seq, std::move(payload)});
+    queue_.push_back(Retained{seq, std::move(payload), clock_.Now()});
     while (queue_.size() > options_.queue_max_datagrams ||
            (queue_bytes_ > options_.queue_max_bytes && queue_.size() > 1)) {
       queue_bytes_ -= queue_.front().payload.size();
@@ -182,10 +182,15 @@ void Replicator::SendAlive() {
   last_alive_ = clock_.Now();
 }
 
-void Replicator::Retransmit(uint64_t stream_seq) {
-  const Retained& r = queue_[stream_seq - queue_.front().stream_seq];
+bool Replicator::Retransmit(uint64_t stream_seq, Nanos now) {
+  Retained& r = queue_[stream_seq - queue_.front().stream_seq];
+  // A slow receiver nacks what is still in its socket buffer; resending that at every nack
+  // would only fill the buffer further (a retransmission storm). Once per nack interval.
+  if (now - r.last_sent < options_.nack_delay) return false;
+  r.last_sent = now;
   SendDatagram(MsgType::kData, kFlagRetransmit, Bytes(r.payload));
   ++stats_.retransmits;
+  return true;
 }
 
 void Replicator::TrimQueue() {
@@ -318,6 +323,8 @@ void Replicator::OnData(Peer& p, const proto::Batch& batch, Nanos now) {
   }
   if (batch.resync()) p.resync_wanted = false;  // the dump we asked for is arriving
   p.highest_seen = std::max(p.highest_seen, s);
+  p.highest_data = std::max(p.highest_data, s);
+  p.last_data = now;
   if (!Reliable()) {
     Deliver(p, batch);
     p.delivered = std::max(p.delivered, s);
@@ -468,6 +475,7 @@ void Replicator::OnNack(Peer& p, const proto::Nack& n) {
   ++stats_.nacks_received;
   if (!Reliable()) return;
   bool unavailable = false;
+  const Nanos now = clock_.Now();
   uint64_t budget = kMaxResendPerNack;
   int ranges = 0;
   for (const proto::SeqRange& r : n.missing()) {
@@ -480,7 +488,8 @@ void Replicator::OnNack(Peer& p, const proto::Nack& n) {
       unavailable = true;
       first = front;
     }
-    for (uint64_t s = first; s <= last && budget > 0; ++s, --budget) Retransmit(s);
+    for (uint64_t s = first; s <= last && budget > 0; ++s)
+      if (Retransmit(s, now)) --budget;
   }
   if (unavailable) {
     ++stats_.nack_unavailable;
@@ -524,10 +533,14 @@ void Replicator::MaybeNack(Peer& p, Nanos now) {
     }
     next = s + 1;
   }
-  if (n.missing_size() < kMaxNackRanges && p.highest_seen >= next) {
+  // The tail their alive announced may still be in flight (or in our socket buffer, when
+  // we are the slow side): ask for it only once their DATA has stopped coming for a while.
+  const uint64_t tail =
+      now - p.last_data >= 4 * options_.nack_delay ? p.highest_seen : p.highest_data;
+  if (n.missing_size() < kMaxNackRanges && tail >= next) {
     proto::SeqRange* r = n.add_missing();
     r->set_first(next);
-    r->set_last(p.highest_seen);
+    r->set_last(tail);
   }
   if (n.missing_size() == 0) return;
   SendMessage(MsgType::kNack, n);

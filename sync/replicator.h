@@ -206,6 +206,7 @@ class Replicator {
   struct Retained {
     uint64_t stream_seq;
     std::string payload;
+    Nanos last_sent = 0;  // first send or latest retransmission
   };
   struct Peer {
     uint32_t node_id = 0;
@@ -215,7 +216,9 @@ class Replicator {
     // Their stream, as we receive it.
     bool stream_known = false;
     uint64_t delivered = 0;
-    uint64_t highest_seen = 0;
+    uint64_t highest_seen = 0;  // from DATA or their alive's last_stream_seq
+    uint64_t highest_data = 0;  // from DATA only
+    Nanos last_data = 0;
     std::map<uint64_t, proto::Batch> pending;
     Nanos gap_since = -1;
     Nanos last_nack = 0;
@@ -244,7 +247,8 @@ class Replicator {
   void SendDatagram(MsgType type, uint16_t flags, absl::Span<const uint8_t> payload);
   void SendMessage(MsgType type, const google::protobuf::MessageLite& m);
   void SendAlive();
-  void Retransmit(uint64_t stream_seq);
+  // False when the datagram was sent too recently to be missing yet (not resent).
+  bool Retransmit(uint64_t stream_seq, Nanos now);
   void TrimQueue();
 
   Peer& PeerFor(const VerifiedDatagram& v, Nanos now);
