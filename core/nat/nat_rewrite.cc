@@ -164,16 +164,6 @@ long SkipIpv6ExtHeaders(absl::Span<const uint8_t> d, size_t offset, uint8_t* nex
 
 namespace {
 
-// RFC 1624 for a 32-bit field (an IPv4 address), inline for the per-packet path.
-inline uint16_t Adjust32(uint16_t csum, uint32_t old_value, uint32_t new_value) {
-  uint64_t sum = static_cast<uint16_t>(~csum);
-  sum += static_cast<uint16_t>(~(old_value >> 16));
-  sum += static_cast<uint16_t>(~old_value);
-  sum += new_value >> 16;
-  sum += new_value & 0xffff;
-  return static_cast<uint16_t>(~FoldChecksum(sum));
-}
-
 // The common case, a whole IPv4 TCP or UDP header: the address and port changes go into
 // the L4 checksum as one sum, folded once. Ones' complement addition is associative, so
 // this gives the same bits as adjusting for the address, then the port.
@@ -219,7 +209,7 @@ bool ManipPacket(absl::Span<uint8_t> d, size_t ip_offset, const Tuple& target, M
     if (!Ipv4TcpUdpManip(d, ip_offset + ihl, target, manip, old_addr, new_addr) &&
         !L4Manip(d, ip_offset, ip_offset + ihl, target, manip))
       return false;
-    StoreBe16(ip + 10, Adjust32(LoadBe16(ip + 10), old_addr, new_addr));
+    StoreBe16(ip + 10, ChecksumAdjust32(LoadBe16(ip + 10), old_addr, new_addr));
     StoreBe32(field, new_addr);
     return true;
   }

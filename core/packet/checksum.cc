@@ -211,15 +211,6 @@ uint16_t ChecksumAdjust16(uint16_t csum, uint16_t old_value, uint16_t new_value)
   return static_cast<uint16_t>(~FoldChecksum(sum));
 }
 
-uint16_t ChecksumAdjust32(uint16_t csum, uint32_t old_value, uint32_t new_value) {
-  uint64_t sum = static_cast<uint16_t>(~csum);
-  sum += static_cast<uint16_t>(~(old_value >> 16));
-  sum += static_cast<uint16_t>(~old_value);
-  sum += new_value >> 16;
-  sum += new_value & 0xffff;
-  return static_cast<uint16_t>(~FoldChecksum(sum));
-}
-
 uint16_t ChecksumAdjustAddress(uint16_t csum, Family family, const IpAddress& old_addr,
                                const IpAddress& new_addr) {
   const size_t n = family == Family::kIpv6 ? 16 : 4;

@@ -67,7 +67,15 @@ bool RecomputeL4Checksum(const ParsedPacket& pkt, absl::Span<uint8_t> frame);
 // `csum` when a 16-bit field, a 32-bit field or an address changes. Note for UDP: a result
 // of 0 must be stored as 0xffff by the caller (0 means "no checksum").
 uint16_t ChecksumAdjust16(uint16_t csum, uint16_t old_value, uint16_t new_value);
-uint16_t ChecksumAdjust32(uint16_t csum, uint32_t old_value, uint32_t new_value);
+// Inline: NAT calls it on the per-packet path.
+inline uint16_t ChecksumAdjust32(uint16_t csum, uint32_t old_value, uint32_t new_value) {
+  uint64_t sum = static_cast<uint16_t>(~csum);
+  sum += static_cast<uint16_t>(~(old_value >> 16));
+  sum += static_cast<uint16_t>(~old_value);
+  sum += new_value >> 16;
+  sum += new_value & 0xffff;
+  return static_cast<uint16_t>(~FoldChecksum(sum));
+}
 uint16_t ChecksumAdjustAddress(uint16_t csum, Family family, const IpAddress& old_addr,
                                const IpAddress& new_addr);
 
