@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "core/conntrack/expectations.h"
 #include "core/conntrack/flow.h"
+#include "core/conntrack/flow_events.h"
 #include "core/conntrack/tuple.h"
 #include "ctsync/flow.pb.h"
 
@@ -27,6 +28,13 @@ struct FlowExtras {
   const FtpLineState* ftp_state = nullptr;    // flows with the ftp helper
   const Expectation* expectation = nullptr;   // the flow's pending expectation, if any
 };
+
+// The side state an engine event carries (pointers into `e`).
+inline FlowExtras ExtrasOf(const FlowEvent& e) {
+  return FlowExtras{e.has_seq_adjust ? &e.seq_adjust : nullptr, e.has_master ? &e.master : nullptr,
+                    e.has_ftp_state ? &e.ftp_state : nullptr,
+                    e.has_expectation ? &e.expectation : nullptr};
+}
 
 // `now` is the monotonic time the flow's deadline is measured against, `wall_now` the wall
 // clock at the same moment.

@@ -273,6 +273,7 @@ bool Replicator::OnDatagram(absl::Span<const uint8_t> datagram) {
       if (!parse(d)) return false;
       Peer& p = PeerFor(v, now);
       p.resync_wanted = false;
+      resync_on_join_ = false;
       Notify(PeerEvent::Kind::kResyncDone, p);
       return true;
     }
@@ -296,6 +297,7 @@ Replicator::Peer& Replicator::PeerFor(const VerifiedDatagram& v, Nanos now) {
     } else {
       ++stats_.peers_joined;
       Notify(PeerEvent::Kind::kJoined, p);
+      if (resync_on_join_) WantResync(p, now);
     }
     return p;
   }
@@ -566,9 +568,22 @@ void Replicator::Notify(PeerEvent::Kind kind, const Peer& p) {
 
 void Replicator::RequestResync() {
   const Nanos now = clock_.Now();
+  // A peer that is silent right now (a loaded machine, a link flapping during a failover)
+  // is asked as soon as it is heard again, and a peer not known yet when it joins: the
+  // request must not be lost with the instant it was made.
+  if (peers_.empty()) resync_on_join_ = true;
   for (auto& [id, p] : peers_) {
-    if (p.alive) AskResync(p, now);
+    if (p.alive) {
+      AskResync(p, now);
+    } else {
+      WantResync(p, now);
+    }
   }
+}
+
+void Replicator::WantResync(Peer& p, Nanos now) {
+  p.resync_wanted = true;
+  p.resync_asked = now - options_.resync_retry;  // due at the first Tick it is alive
 }
 
 void Replicator::StartDump() {

@@ -172,7 +172,9 @@ class Replicator {
   void Tick();
 
   // Commands.
-  void RequestResync();         // ask every known peer for a full dump
+  // Asks every known peer for a full dump: alive ones now, silent ones when heard again,
+  // and (with no peer known yet) the peers that join until one dump completes.
+  void RequestResync();
   void StartDump();             // send our whole internal cache ("bulk", conntrackd -B)
   void RotateKey(std::string new_key, Nanos previous_valid_for);
 
@@ -262,6 +264,7 @@ class Replicator {
   void SendAck(Peer& p, Nanos now);
   void MaybeNack(Peer& p, Nanos now);
   void AskResync(Peer& p, Nanos now);
+  void WantResync(Peer& p, Nanos now);
   void PumpDump(size_t max_datagrams);
   void Notify(PeerEvent::Kind kind, const Peer& p);
   bool Reliable() const { return options_.mode == ReplicationMode::kReliable; }
@@ -274,6 +277,7 @@ class Replicator {
 
   uint64_t next_dgram_seq_ = 1;
   uint64_t next_stream_seq_ = 1;
+  bool resync_on_join_ = false;  // RequestResync found no peer: ask those that join
   BatchBuilder live_;
   BatchBuilder dump_batch_;
   std::deque<Retained> queue_;

@@ -58,9 +58,14 @@ int ConntrackEngine::UseCount(FlowIndex idx) const {
 void ConntrackEngine::Emit(FlowEventType type, FlowIndex idx, uint32_t changes, Nanos now) {
   if (!events_.enabled()) return;
   if (type != FlowEventType::kDestroy) table_->flow(idx).last_event = now;
+  FlowEvent e = Describe(type, idx, now);
+  e.changes = changes;
+  events_.Push(e);
+}
+
+FlowEvent ConntrackEngine::Describe(FlowEventType type, FlowIndex idx, Nanos now) const {
   FlowEvent e;
   e.type = type;
-  e.changes = changes;
   e.index = idx;
   e.time = now;
   e.flow = table_->flow(idx);
@@ -83,7 +88,7 @@ void ConntrackEngine::Emit(FlowEventType type, FlowIndex idx, uint32_t changes, 
       e.expectation = x;
     }
   }
-  events_.Push(e);
+  return e;
 }
 
 void ConntrackEngine::NotifyUpdate(FlowIndex idx, uint32_t changes, Nanos now) {

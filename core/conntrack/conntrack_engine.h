@@ -79,6 +79,11 @@ class ConntrackEngine {
   // Emits an UPDATE for a change made outside In() (NAT, mark, helper, ...).
   void NotifyUpdate(FlowIndex idx, uint32_t changes, Nanos now);
 
+  // The event a confirmed flow would be announced with now: the flow and everything a peer
+  // or the store needs beside it (sequence adjustment, master tuple, FTP line state, the
+  // pending expectation). For dumps (resync, store rewrite); emits nothing.
+  FlowEvent Describe(FlowEventType type, FlowIndex idx, Nanos now) const;
+
   FlowTable& table() { return *table_; }
   const FlowTable& table() const { return *table_; }
   ConntrackStats& stats() { return table_->stats(); }

@@ -6,10 +6,12 @@
 // clear, counted error, the engine must keep accepting flows and the backup must keep
 // learning them, and once the disk is usable again the store must hold the whole table.
 #include <filesystem>
+#include <thread>
 
 #include "proto/flow_codec.h"
 #include "storage/flow_store.h"
 #include "tests/faults/fault_env.h"
+#include "tools/ctsyncd/store_keeper.h"
 
 namespace ctsync::faults {
 namespace {
@@ -129,6 +131,69 @@ TEST_F(StoreFaultTest, DiskFullIsReportedDatapathGoesOnStoreRecovers) {
   CreateAndSync(22000, 1000);  // and the feed goes on
   ASSERT_TRUE(store_->Flush().ok());
   EXPECT_EQ(StoredLive(), 23000u);
+}
+
+// The same disk-full fault with the daemon's StoreKeeper holding the store: nobody but
+// the keeper acts. It reports the error once, and once space returns it reopens the store
+// and rewrites it from the table by itself.
+TEST_F(StoreFaultTest, DiskFullKeeperReportsOnceThenHealsTheStoreByItself) {
+  ASSERT_EQ(Sh("mount -t tmpfs -o size=48m tmpfs " + mnt_), 0);
+  mounted_ = true;
+  MakeNodes();
+  daemon::StoreKeeperOptions ko;
+  ko.store = StoreOptions();
+  ko.retry_min = 100 * kNanosPerMilli;
+  ko.retry_max = 400 * kNanosPerMilli;
+  std::vector<std::string> errors, infos;
+  daemon::StoreKeeper::Hooks h;
+  h.on_datapath = [](absl::FunctionRef<void()> fn) { fn(); };  // the test thread is it
+  h.table = [this](std::vector<proto::Flow>* live, std::vector<proto::Flow>* ext) {
+    *live = Table();
+    ext->clear();
+  };
+  h.error = [&](const std::string& m) { errors.push_back(m); };
+  h.info = [&](const std::string& m) { infos.push_back(m); };
+  daemon::StoreKeeper keeper(ko, std::move(h), a_->clock);
+  ASSERT_TRUE(keeper.Open().ok());
+  a_->event_sink = [&](const FlowEvent& e) {
+    if (auto s = keeper.store()) s->Enqueue(storage::Stream::kLive, e);
+  };
+  CreateAndSync(0, 2000);
+  keeper.Check();
+  EXPECT_TRUE(keeper.healthy());
+
+  Sh("dd if=/dev/zero of=" + mnt_ + "/filler bs=64k");
+  CreateAndSync(2000, 20000);
+  // Errors keep coming while the disk is full; the reason is logged once.
+  for (int i = 0; i < 20; ++i) {
+    keeper.Check();
+    CreateAndSync(22000 + i * 10, 10);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_FALSE(keeper.healthy());
+  ASSERT_GE(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("No space left on device"), std::string::npos) << errors[0];
+  // Reopen attempts back off; a failure that stays the same is not logged at every check.
+  EXPECT_LT(errors.size(), 10u);
+  EXPECT_EQ(b_->Flows(), 22200u);  // the datapath and the sync link did not notice
+
+  fs::remove(mnt_ + "/filler");
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!keeper.healthy() && std::chrono::steady_clock::now() < deadline) {
+    keeper.Check();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(keeper.healthy()) << (errors.empty() ? "" : errors.back());
+  EXPECT_GE(keeper.reopens(), 1u);
+  CreateAndSync(30000, 1000);  // and the feed goes on into the reopened store
+  std::shared_ptr<storage::FlowStore> s = keeper.store();
+  ASSERT_TRUE(s->Flush().ok());
+  auto r = s->Restore(a_->clock.Now(), a_->clock.WallNanos());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->live().size(), a_->Flows());
+  EXPECT_EQ(a_->Flows(), 23200u);
+  for (const std::string& m : infos) std::printf("keeper: %s\n", m.c_str());
+  for (const std::string& m : errors) std::printf("keeper error: %s\n", m.c_str());
 }
 
 TEST_F(StoreFaultTest, ReadOnlyStoreIsReportedDatapathGoesOnStoreRecovers) {

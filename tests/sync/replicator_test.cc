@@ -264,6 +264,44 @@ TEST(ReplicatorTest, BestEffortLosesUnderLossAndNeverRetransmits) {
   EXPECT_TRUE(HoldsExactly(b, a.local));
 }
 
+// A resync asked while the peer is silent (loaded machine, flapping link) or before any
+// peer is known is not lost: it goes out once the peer is heard.
+TEST(ReplicatorTest, ResyncAskedOfASilentOrUnknownPeerIsSentWhenItIsHeard) {
+  FakeCluster c(11);
+  c.set_mode(ReplicationMode::kBestEffort);
+  ReplicatorOptions ao = c.DefaultOptions(1);
+  ao.mode = ReplicationMode::kBestEffort;
+  ReplicatorOptions bo = c.DefaultOptions(2);
+  bo.mode = ReplicationMode::kBestEffort;
+  auto& a = c.AddNode(ao);
+  auto& b = c.AddNode(bo);
+  c.Run(5 * kNanosPerMilli);
+  c.set_faults(Faults{0.2, 0, 0});
+  for (uint32_t i = 0; i < 2000; ++i) c.Local(a, FlowEventType::kNew, MakeTcpNatFlow(i, 0));
+  c.Run(300 * kNanosPerMilli);
+  c.set_faults({});
+  ASSERT_LT(b.learnt.size(), 2000u);
+  a.up = false;
+  c.Run(bo.peer_dead_after + 200 * kNanosPerMilli);
+  ASSERT_FALSE(b.rep->Peers()[0].alive);
+  b.rep->RequestResync();
+  EXPECT_EQ(b.rep->stats().resync_requests_sent, 0u);  // nobody to ask yet
+  a.up = true;
+  c.Run(500 * kNanosPerMilli);
+  EXPECT_EQ(b.rep->stats().resync_requests_sent, 1u);
+  EXPECT_TRUE(HoldsExactly(b, a.local));
+
+  // No peer known at all: the request waits for the first one to join.
+  ReplicatorOptions dopt = c.DefaultOptions(4);
+  dopt.mode = ReplicationMode::kBestEffort;
+  auto& d = c.AddNode(dopt);
+  d.rep->RequestResync();
+  EXPECT_EQ(d.rep->stats().resync_requests_sent, 0u);
+  c.Run(500 * kNanosPerMilli);
+  EXPECT_GE(d.rep->stats().resync_requests_sent, 1u);  // a and b each join
+  EXPECT_TRUE(HoldsExactly(d, a.local));
+}
+
 TEST(ReplicatorTest, RefreshModeResendsPeriodically) {
   FakeCluster c;
   c.set_mode(ReplicationMode::kRefresh);

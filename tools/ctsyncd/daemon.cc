@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio.hpp>
 #include <chrono>
 #include <cstdio>
@@ -11,6 +12,7 @@
 #include <map>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -21,6 +23,7 @@
 #include "core/io/datapath_loop.h"
 #include "core/nat/nat_engine.h"
 #include "core/util/status_macros.h"
+#include "proto/flow_codec.h"
 #include "storage/flow_store.h"
 #include "storage/restore.h"
 #include "sync/external_apply.h"
@@ -30,6 +33,7 @@
 #include "tools/ctsyncd/control_server.h"
 #include "tools/ctsyncd/log.h"
 #include "tools/ctsyncd/metrics_server.h"
+#include "tools/ctsyncd/store_keeper.h"
 
 namespace ctsync::daemon {
 namespace {
@@ -117,9 +121,8 @@ class Daemon::Impl {
   // Sync thread.
   void SyncTick();
 
-  // Main thread: turns new store write/sync errors into one log line with RocksDB's reason
-  // and the ctsync_store_healthy gauge. The datapath and sync never wait for the store.
-  void CheckStore();
+  // Datapath thread: the whole table in the store's two streams (StoreKeeper rewrites).
+  void TableForStore(std::vector<proto::Flow>* live, std::vector<proto::Flow>* ext);
 
   DaemonConfig cfg;
   Logger log;
@@ -139,10 +142,7 @@ class Daemon::Impl {
   std::thread sync_thread;
   std::atomic<bool> drain_pending{false};
 
-  std::unique_ptr<storage::FlowStore> store;
-  std::atomic<bool> store_healthy{true};
-  uint64_t store_errors_seen = 0;  // main thread
-  std::string store_last_error;    // main thread
+  std::unique_ptr<StoreKeeper> keeper;  // with storage-dir; its store may be closed
   std::unique_ptr<ControlServer> control;
   std::unique_ptr<MetricsServer> metrics;
 
@@ -196,7 +196,25 @@ absl::Status Daemon::Impl::Init() {
     so.snapshot_root = cfg.storage_dir;
     so.snapshot_retain = static_cast<size_t>(cfg.snapshot_retention);
     so.snapshot_interval = Nanos{cfg.snapshot_interval_s} * kNanosPerSecond;
-    ASSIGN_OR_RETURN(store, storage::FlowStore::Create(so));
+    StoreKeeper::Hooks hooks;
+    hooks.on_datapath = [this](absl::FunctionRef<void()> fn) {
+      OnDatapath([&] {
+        fn();
+        return 0;
+      });
+    };
+    hooks.table = [this](std::vector<proto::Flow>* live, std::vector<proto::Flow>* ext) {
+      TableForStore(live, ext);
+    };
+    hooks.error = [this](const std::string& m) { log.Error(m); };
+    hooks.info = [this](const std::string& m) { log.Info(m); };
+    keeper = std::make_unique<StoreKeeper>(StoreKeeperOptions{so}, std::move(hooks), clock);
+  }
+  // A store that does not open (full or read-only disk) must not keep the firewall down:
+  // the node starts without its saved flows and the keeper goes on trying.
+  if (keeper && keeper->Open().ok()) {
+    const std::shared_ptr<storage::FlowStore> store = keeper->store();
+    const std::string& path = store->options().path;
     const Nanos now = clock.Now();
     // Streamed: flows go into the table while the rest is still being read and decoded.
     // Live flows all come first; their masters are linked before any external flow is in.
@@ -224,7 +242,7 @@ absl::Status Daemon::Impl::Init() {
     if (!live_result) live_result = live_restorer.Finish();
     const storage::EngineRestoreResult& live = *live_result;
     log.Info(absl::StrFormat("restored %u live and %u external flows from %s (%u expired, %u corrupt)",
-                             live.inserted, ext, so.path, restored.expired, restored.corrupt));
+                             live.inserted, ext, path, restored.expired, restored.corrupt));
     for (const std::string& e : restored.errors) log.Warning("restore: " + e);
     // What is on disk may lag the wire by the store's sync window, and a TCP window that
     // far behind would make the next segments INVALID. Like the kernel does for a
@@ -298,11 +316,22 @@ absl::Status Daemon::Impl::Init() {
         return absl::UnimplementedError(absl::StrCat(cfg.path, ": tcp sync links are not supported by this build"));
       }
     }
+    // A datagram may leave on any link (fallback, retransmission), so batches are sized
+    // for the smallest: 1472 on 1500-byte Ethernet, up to 65507 on loopback-like links.
+    ro.mtu = chans.front()->max_datagram();
+    for (const auto& ch : chans) ro.mtu = std::min(ro.mtu, ch->max_datagram());
     links = std::make_unique<sync::LinkSet>(std::move(chans), 3 * ro.alive_interval);
     sync::Replicator::Callbacks cb;
     cb.send = [this](absl::Span<const uint8_t> d) { links->Send(d); };
     cb.apply = [this](const sync::PeerFlowUpdate& u) {
       loop->Post([this, u] { external->Apply(u, clock.Now()); });
+    };
+    // One post per received batch, not per flow: the datapath applies the run with its
+    // lookups prefetched (ExternalCache::ApplyBatch).
+    cb.apply_batch = [this](absl::Span<const sync::PeerFlowUpdate> us) {
+      loop->Post([this, batch = std::vector<sync::PeerFlowUpdate>(us.begin(), us.end())] {
+        external->ApplyBatch(batch, clock.Now());
+      });
     };
     cb.dump = [this](uint64_t* cursor, size_t max, std::vector<FlowEvent>* out) {
       return OnDatapath([&] { return DumpChunk(cursor, max, out); });
@@ -339,7 +368,7 @@ void Daemon::Impl::DrainEvents() {
     (IsExternalEvent(*e) ? ext : local).push_back(std::move(*e));
     if (local.size() + ext.size() >= 4096) break;
   }
-  if (store) {
+  if (const std::shared_ptr<storage::FlowStore> store = keeper ? keeper->store() : nullptr) {
     events_stored += store->EnqueueBatch(storage::Stream::kLive, local);
     events_stored += store->EnqueueBatch(storage::Stream::kExternal, ext);
   }
@@ -360,12 +389,9 @@ bool Daemon::Impl::DumpChunk(uint64_t* cursor, size_t max, std::vector<FlowEvent
   for (; i < t.capacity() && out->size() < max; ++i) {
     const FlowIndex idx = static_cast<FlowIndex>(i);
     if (!t.IsConfirmed(idx) || external->IsExternal(idx)) continue;
-    FlowEvent e;
-    e.type = FlowEventType::kNew;
-    e.index = idx;
-    e.time = now;
-    e.flow = t.flow(idx);
-    out->push_back(e);
+    // With its side state (sequence adjustment, master, FTP state, expectation): a peer
+    // that resyncs must be able to take over a NATed FTP session too.
+    out->push_back(engine->Describe(FlowEventType::kNew, idx, now));
   }
   *cursor = i;
   return i < t.capacity();
@@ -458,7 +484,9 @@ absl::StatusOr<std::string> Daemon::Impl::Handle(const std::vector<std::string>&
     return std::string(cmd == "resync" ? "resync requested\n" : "bulk send started\n");
   }
   if (cmd == "snapshot") {
-    if (!store) return absl::FailedPreconditionError("no storage-dir configured");
+    if (!keeper) return absl::FailedPreconditionError("no storage-dir configured");
+    const std::shared_ptr<storage::FlowStore> store = keeper->store();
+    if (!store) return absl::UnavailableError("the store is closed after an error (see the log)");
     ASSIGN_OR_RETURN(storage::SnapshotInfo info, store->TakeSnapshot("command"));
     return absl::StrCat("snapshot ", info.path, "\n");
   }
@@ -573,14 +601,16 @@ std::string Daemon::Impl::Metrics() {
                                      static_cast<double>(last_seq - p.acked_ours)));
     }
   }
-  if (store) {
-    const storage::FlowStoreCounters c = store->counters();
+  if (keeper) {
+    const storage::FlowStoreCounters c = keeper->counters();
     absl::StrAppend(&out, PromLine("ctsync_store_committed_total", "", c.committed));
     absl::StrAppend(&out, PromLine("ctsync_store_dropped_total", "", c.dropped_queue_full));
     absl::StrAppend(&out, PromLine("ctsync_store_write_errors_total", "", c.write_errors));
     absl::StrAppend(&out, PromLine("ctsync_store_sync_errors_total", "", c.sync_errors));
     absl::StrAppend(&out, PromLine("ctsync_store_lost_events_total", "", c.lost_to_errors));
-    absl::StrAppend(&out, PromLine("ctsync_store_healthy", "", store_healthy.load() ? 1 : 0));
+    absl::StrAppend(&out, PromLine("ctsync_store_healthy", "", keeper->healthy() ? 1 : 0));
+    absl::StrAppend(&out, PromLine("ctsync_store_reopens_total", "", keeper->reopens()));
+    absl::StrAppend(&out, PromLine("ctsync_store_table_rewrites_total", "", keeper->table_rewrites()));
     absl::StrAppend(&out, PromLine("ctsync_store_syncs_total", "", c.syncs));
     absl::StrAppend(&out, PromLine("ctsync_snapshots_total", "", c.snapshots));
     absl::StrAppend(&out, PromLine("ctsync_snapshot_errors_total", "", c.snapshot_errors));
@@ -588,22 +618,17 @@ std::string Daemon::Impl::Metrics() {
   return out;
 }
 
-void Daemon::Impl::CheckStore() {
-  const storage::FlowStoreCounters c = store->counters();
-  const uint64_t errors = c.write_errors + c.sync_errors;
-  if (errors <= store_errors_seen) return;
-  store_errors_seen = errors;
-  store_healthy.store(false);
-  // Flush hands back the first error since the previous one (RocksDB's reason: no space,
-  // read-only file system, ...). It returns at once when the disk refuses writes.
-  const absl::Status s = store->Flush();
-  const std::string why = s.ok() ? std::string("write errors") : std::string(s.message());
-  if (why == store_last_error) return;  // said once; the counters carry on
-  store_last_error = why;
-  log.Error(absl::StrFormat(
-      "store %s/store: %s (%u failed batches, %u events not stored); flows keep being "
-      "forwarded and replicated, what is on disk lags the table from here on",
-      cfg.storage_dir, why, c.write_errors, c.lost_to_errors));
+void Daemon::Impl::TableForStore(std::vector<proto::Flow>* live, std::vector<proto::Flow>* ext) {
+  // Events not yet handed over are older than the copy: they must not land after it.
+  while (engine->events().size() > 0) DrainEvents();
+  const Nanos now = clock.Now();
+  const Nanos wall_now = clock.WallNanos();
+  engine->table().ForEach([&](FlowIndex idx, const Flow& f) {
+    if (f.expires <= now) return;
+    const FlowEvent e = engine->Describe(FlowEventType::kNew, idx, now);
+    std::vector<proto::Flow>* to = external->IsExternal(idx) ? ext : live;
+    codec::FlowToProto(e.flow, now, wall_now, codec::ExtrasOf(e), &to->emplace_back());
+  });
 }
 
 void Daemon::Impl::SyncTick() {
@@ -645,17 +670,15 @@ absl::Status Daemon::Impl::Run(std::atomic<bool>& stop, std::atomic<bool>& reloa
       }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (store) CheckStore();
+    if (keeper) keeper->Check();
   }
   log.Info("stopping");
   control.reset();
   metrics.reset();
-  if (store) {
-    OnDatapath([this] {
-      DrainEvents();
-      return 0;
-    });
-  }
+  // Every record with the flow's exact remaining time: the next start ages it by the
+  // downtime alone (a record written at the flow's last event would also count the time
+  // since then).
+  if (keeper) keeper->RewriteNow();
   loop_stop.store(true);
   loop->Post([] {});
   datapath.join();
@@ -663,8 +686,8 @@ absl::Status Daemon::Impl::Run(std::atomic<bool>& stop, std::atomic<bool>& reloa
   asio::post(sync_io, [this] { sync_timer->cancel(); });
   sync_io.stop();
   sync_thread.join();
-  if (store) {
-    if (absl::Status s = store->Close(); !s.ok()) log.Error(absl::StrCat("store: ", s.message()));
+  if (keeper) {
+    if (absl::Status s = keeper->Close(); !s.ok()) log.Error(absl::StrCat("store: ", s.message()));
   }
   return loop_status;
 }
