@@ -90,6 +90,13 @@ void EncodeFlowValue(std::string_view key, std::string_view body, std::string* o
   out->append(body.data(), body.size());
 }
 
+void SealFlowValue(std::string_view key, std::string* value) {
+  const uint32_t crc =
+      RecordCrc(key, std::string_view(*value).substr(kFlowValueHeaderBytes));
+  for (size_t i = 0; i < kFlowValueHeaderBytes; ++i)
+    (*value)[i] = static_cast<char>((crc >> (8 * i)) & 0xff);
+}
+
 absl::Status DecodeFlowValue(std::string_view key, std::string_view value, proto::Flow* out,
                              uint32_t* crc) {
   if (value.size() < 4)

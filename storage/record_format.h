@@ -49,6 +49,10 @@ std::string DescribeFlowKey(std::string_view key);
 
 // Appends the value for `body` (a serialized proto::Flow) stored under `key`.
 void EncodeFlowValue(std::string_view key, std::string_view body, std::string* out);
+// The same for a value built in place: *value holds kFlowValueHeaderBytes (any) then the
+// body; the checksum goes into those first bytes. Saves copying the body once more.
+inline constexpr size_t kFlowValueHeaderBytes = 4;
+void SealFlowValue(std::string_view key, std::string* value);
 
 // Checks the value's checksum and parses it; the error says what is wrong (short value,
 // checksum mismatch with both values, unparsable body). *crc gets the stored checksum.

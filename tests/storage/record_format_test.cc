@@ -70,6 +70,14 @@ TEST_F(RecordValueTest, RoundTrip) {
   EXPECT_NE(crc, 0u);
 }
 
+// The writer builds values in place (header room, then the body): same bytes.
+TEST_F(RecordValueTest, SealedInPlaceEqualsEncoded) {
+  std::string in_place(kFlowValueHeaderBytes, 'x');
+  msg_.AppendToString(&in_place);
+  SealFlowValue(key_, &in_place);
+  EXPECT_EQ(in_place, value_);
+}
+
 // Every single-bit flip anywhere in the value is caught by the checksum.
 TEST_F(RecordValueTest, EveryBitFlipIsCaught) {
   proto::Flow back;
