@@ -102,11 +102,11 @@ void PutCounters(Writer& w, uint32_t field, const FlowCounters& c) {
 }  // namespace
 
 bool AppendFlowWire(const Flow& f, Nanos now, Nanos wall_now, const FlowExtras& extras,
-                    std::string* out) {
+                    std::string* out, bool with_original) {
   if (extras.ftp_state != nullptr || extras.expectation != nullptr) return false;
   uint8_t buf[kMaxWireBytes];
   Writer w(buf);
-  PutTuple(w, 1, f.tuple[0]);
+  if (with_original) PutTuple(w, 1, f.tuple[0]);
   PutTuple(w, 2, f.tuple[1]);
   w.U64(3, f.status);
   w.U64(4, f.zone);

@@ -259,7 +259,7 @@ void FlowStore::WriteOps(std::vector<Op>& ops) {
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync == SyncPolicy::kEveryBatch;
   const Nanos wall_offset = options_.clock->WallNanos() - options_.clock->Now();
-  std::string key, body, value;
+  std::string key, value;
   proto::Flow msg;
   // Larger than any key (16 or 40 bytes): the end of a whole-stream DeleteRange.
   const std::string key_space_end(64, '\xff');
@@ -310,15 +310,19 @@ void FlowStore::WriteOps(std::vector<Op>& ops) {
         continue;
       }
       // The body is written after four bytes for the checksum, which SealFlowValue fills in.
+      // It leaves out the original tuple: the key holds it (format version 2).
       value.assign(kFlowValueHeaderBytes, '\0');
       if (op.kind == Op::Kind::kEvent) {
         const codec::FlowExtras extras{op.seq_adjust ? &*op.seq_adjust : nullptr,
                                        op.master ? &*op.master : nullptr};
-        if (!codec::AppendFlowWire(op.flow, op.time, op.time + wall_offset, extras, &value)) {
+        if (!codec::AppendFlowWire(op.flow, op.time, op.time + wall_offset, extras, &value,
+                                   /*with_original=*/false)) {
           codec::FlowToProto(op.flow, op.time, op.time + wall_offset, extras, &msg);
+          msg.clear_original();
           msg.AppendToString(&value);
         }
       } else {
+        op.message->clear_original();  // its key was taken above
         op.message->AppendToString(&value);
       }
       SealFlowValue(k, &value);
@@ -330,12 +334,12 @@ void FlowStore::WriteOps(std::vector<Op>& ops) {
       rocksdb::ColumnFamilyHandle* cf = db_.stream(op.stream);
       ++rewrites;
       batch.DeleteRange(cf, "", key_space_end);
-      for (const proto::Flow& f : *op.rewrite) {
+      for (proto::Flow& f : *op.rewrite) {
         if (!FlowKeyOf(f, &key).ok()) continue;
-        body.clear();
-        f.SerializeToString(&body);
-        value.clear();
-        EncodeFlowValue(key, body, &value);
+        f.clear_original();  // the key holds it (format version 2)
+        value.assign(kFlowValueHeaderBytes, '\0');
+        f.AppendToString(&value);
+        SealFlowValue(key, &value);
         batch.Put(cf, key, value);
       }
       ++stop;

@@ -110,6 +110,13 @@ absl::Status DecodeFlowValue(std::string_view key, std::string_view value, proto
         absl::StrFormat("checksum mismatch (stored %08x, computed %08x)", stored, actual));
   if (!out->ParseFromArray(body.data(), static_cast<int>(body.size())))
     return absl::DataLossError("checksum ok but the flow message does not parse");
+  if (!out->has_original()) {
+    uint16_t zone;
+    Tuple original;
+    if (absl::Status s = DecodeFlowKey(key, &zone, &original); !s.ok())
+      return absl::DataLossError(absl::StrCat("checksum ok but the key is bad: ", s.message()));
+    codec::TupleToProto(original, out->mutable_original());
+  }
   return absl::OkStatus();
 }
 
