@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "proto/flow_codec.h"
+#include "proto/flow_wire.h"
 #include "rocksdb/utilities/checkpoint.h"
 #include "rocksdb/write_batch.h"
 #include "storage/rocksdb_status.h"
@@ -187,11 +188,16 @@ void FlowStore::WriterLoop() {
   // Named so that top -H, perf and the benchmark can tell the writer from its producers.
   pthread_setname_np(pthread_self(), "ctsync-store");
   std::vector<std::unique_ptr<std::vector<Op>>> blocks;
-  // Blocks kept for reuse after a drain: enough for a few batches in flight; a deeper burst
-  // gives its extra blocks back.
+  // Blocks kept for reuse after a drain. A backlog (the producer ahead of the writer) keeps
+  // all of its blocks while it lasts: handing them back and allocating fresh ones made the
+  // producer fault in every page of every block again, ~40% of its CPU per event. Once the
+  // queue has stayed shallow for kSpareHold, the burst's extra blocks go back to the system.
   constexpr size_t kSpareBlocks = 8;
+  constexpr Nanos kSpareHold = 2 * kNanosPerSecond;
+  std::vector<std::unique_ptr<std::vector<Op>>> release;
   const auto delay = std::chrono::nanoseconds(options_.max_batch_delay);
   Nanos last_sync = options_.clock->Now();
+  Nanos last_deep = last_sync;  // when a drain last found more than kSpareBlocks blocks
   for (;;) {
     uint64_t sync_target = 0;
     bool sync_wanted = false;  // a Flush waits for a sync
@@ -223,17 +229,24 @@ void FlowStore::WriterLoop() {
       last_sync = now;
       synced = true;
     }
+    if (blocks.size() > kSpareBlocks) last_deep = now;
     {
       std::lock_guard<std::mutex> lock(mu_);
       processed_ops_ += done;
-      for (auto& block : blocks)
-        if (free_blocks_.size() < kSpareBlocks) free_blocks_.push_back(std::move(block));
+      for (auto& block : blocks) free_blocks_.push_back(std::move(block));
       blocks.clear();
+      if (now - last_deep >= kSpareHold) {
+        while (free_blocks_.size() > kSpareBlocks) {
+          release.push_back(std::move(free_blocks_.back()));
+          free_blocks_.pop_back();
+        }
+      }
       if (synced || options_.sync == SyncPolicy::kEveryBatch) {
         synced_through_ = std::max(synced_through_, sync_target);
       }
     }
     done_cv_.notify_all();
+    release.clear();  // unmapping takes a while: not under the lock
     if (stopping) {
       std::lock_guard<std::mutex> lock(mu_);
       if (queue_.empty()) return;
@@ -246,7 +259,7 @@ void FlowStore::WriteOps(std::vector<Op>& ops) {
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync == SyncPolicy::kEveryBatch;
   const Nanos wall_offset = options_.clock->WallNanos() - options_.clock->Now();
-  std::string key, body, value;
+  std::string key, value;
   proto::Flow msg;
   // Larger than any key (16 or 40 bytes): the end of a whole-stream DeleteRange.
   const std::string key_space_end(64, '\xff');
@@ -296,17 +309,23 @@ void FlowStore::WriteOps(std::vector<Op>& ops) {
         batch.Delete(cf, rocksdb::Slice(k.data(), k.size()));
         continue;
       }
-      const proto::Flow* m = op.message.get();
+      // The body is written after four bytes for the checksum, which SealFlowValue fills in.
+      // It leaves out the original tuple: the key holds it (format version 2).
+      value.assign(kFlowValueHeaderBytes, '\0');
       if (op.kind == Op::Kind::kEvent) {
         const codec::FlowExtras extras{op.seq_adjust ? &*op.seq_adjust : nullptr,
                                        op.master ? &*op.master : nullptr};
-        codec::FlowToProto(op.flow, op.time, op.time + wall_offset, extras, &msg);
-        m = &msg;
+        if (!codec::AppendFlowWire(op.flow, op.time, op.time + wall_offset, extras, &value,
+                                   /*with_original=*/false)) {
+          codec::FlowToProto(op.flow, op.time, op.time + wall_offset, extras, &msg);
+          msg.clear_original();
+          msg.AppendToString(&value);
+        }
+      } else {
+        op.message->clear_original();  // its key was taken above
+        op.message->AppendToString(&value);
       }
-      body.clear();
-      m->SerializeToString(&body);
-      value.clear();
-      EncodeFlowValue(k, body, &value);
+      SealFlowValue(k, &value);
       batch.Put(cf, rocksdb::Slice(k.data(), k.size()), value);
     }
     uint64_t rewrites = 0;
@@ -315,12 +334,12 @@ void FlowStore::WriteOps(std::vector<Op>& ops) {
       rocksdb::ColumnFamilyHandle* cf = db_.stream(op.stream);
       ++rewrites;
       batch.DeleteRange(cf, "", key_space_end);
-      for (const proto::Flow& f : *op.rewrite) {
+      for (proto::Flow& f : *op.rewrite) {
         if (!FlowKeyOf(f, &key).ok()) continue;
-        body.clear();
-        f.SerializeToString(&body);
-        value.clear();
-        EncodeFlowValue(key, body, &value);
+        f.clear_original();  // the key holds it (format version 2)
+        value.assign(kFlowValueHeaderBytes, '\0');
+        f.AppendToString(&value);
+        SealFlowValue(key, &value);
         batch.Put(cf, key, value);
       }
       ++stop;
@@ -410,13 +429,17 @@ absl::StatusOr<RestoredFlows> FlowStore::Restore(Nanos now, Nanos wall_now) cons
 absl::StatusOr<RestoredFlows> FlowStore::Restore(Nanos now, Nanos wall_now,
                                                  RestoreSink sink) const {
   // Restore happens before the datapath starts, so every core is ours: one reads, the
-  // caller consumes (inserts into the engine), the rest decode. On two cores the reader
-  // and the one decoder share a core; the caller's inserts are the longest stage.
+  // caller consumes (inserts into the engine), the rest decode, and the caller decodes too
+  // whenever the next chunk is not ready. On two cores the reader and the one worker share
+  // a core, so the caller takes a good part of the decoding.
   const unsigned cores = std::max(2u, std::thread::hardware_concurrency());
   // Eight chunks of 8192 flows in flight: enough to ride out scheduling hiccups, small
   // enough to stay in cache-sized memory instead of a vector of every flow.
   ParallelRestoreCollector collector(now, wall_now, std::clamp(cores - 2, 1u, 6u), 8);
+  Nanos read_cpu = 0;
   std::thread reader([&] {
+    pthread_setname_np(pthread_self(), "ctsync-rst-read");  // for top -H and perf
+    const Nanos cpu0 = ThreadCpuNow();
     for (Stream s : {Stream::kLive, Stream::kExternal}) {
       absl::Status st =
           internal::ForEachRawRecord(db_, s, [&](std::string_view k, std::string_view v) {
@@ -426,10 +449,12 @@ absl::StatusOr<RestoredFlows> FlowStore::Restore(Nanos now, Nanos wall_now,
       // RocksDB's own corruption (a bad block) stops the walk: report it, keep what was read.
       if (!st.ok()) collector.AddError(std::string(st.message()));
     }
+    read_cpu = ThreadCpuNow() - cpu0;
     collector.EndInput();
   });
   RestoredFlows out = collector.Consume(sink);
   reader.join();
+  out.read_cpu = read_cpu;
   return out;
 }
 

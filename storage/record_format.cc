@@ -90,6 +90,13 @@ void EncodeFlowValue(std::string_view key, std::string_view body, std::string* o
   out->append(body.data(), body.size());
 }
 
+void SealFlowValue(std::string_view key, std::string* value) {
+  const uint32_t crc =
+      RecordCrc(key, std::string_view(*value).substr(kFlowValueHeaderBytes));
+  for (size_t i = 0; i < kFlowValueHeaderBytes; ++i)
+    (*value)[i] = static_cast<char>((crc >> (8 * i)) & 0xff);
+}
+
 absl::Status DecodeFlowValue(std::string_view key, std::string_view value, proto::Flow* out,
                              uint32_t* crc) {
   if (value.size() < 4)
@@ -103,6 +110,13 @@ absl::Status DecodeFlowValue(std::string_view key, std::string_view value, proto
         absl::StrFormat("checksum mismatch (stored %08x, computed %08x)", stored, actual));
   if (!out->ParseFromArray(body.data(), static_cast<int>(body.size())))
     return absl::DataLossError("checksum ok but the flow message does not parse");
+  if (!out->has_original()) {
+    uint16_t zone;
+    Tuple original;
+    if (absl::Status s = DecodeFlowKey(key, &zone, &original); !s.ok())
+      return absl::DataLossError(absl::StrCat("checksum ok but the key is bad: ", s.message()));
+    codec::TupleToProto(original, out->mutable_original());
+  }
   return absl::OkStatus();
 }
 

@@ -10,6 +10,10 @@
 //         serialized ctsync.proto.Flow. The checksum covers the key too, so a value moved
 //         under another key is caught, and lets `verify` name the one bad record (RocksDB's
 //         block checksums only name a block).
+//         Since format version 2 the body leaves out the original tuple, which the key
+//         already holds (24 of ~150 bytes for IPv4 TCP, 48 for IPv6): readers take it from
+//         the key when the body has none, so records of both versions read the same, and a
+//         version 2 store may hold some of each.
 #pragma once
 
 #include <cstdint>
@@ -23,8 +27,9 @@
 namespace ctsync::storage {
 
 // Version of this layout and of the column families below; kept in the meta column
-// family and in manifests. A reader refuses a newer one.
-inline constexpr uint32_t kStoreFormatVersion = 1;
+// family and in manifests. A reader refuses a newer one. 1: body with the original tuple;
+// 2: without it (see Value above).
+inline constexpr uint32_t kStoreFormatVersion = 2;
 
 // Which flows a record belongs to: the node's own (live) or the peers' (external cache).
 enum class Stream : uint8_t { kLive = 0, kExternal = 1 };
@@ -49,9 +54,15 @@ std::string DescribeFlowKey(std::string_view key);
 
 // Appends the value for `body` (a serialized proto::Flow) stored under `key`.
 void EncodeFlowValue(std::string_view key, std::string_view body, std::string* out);
+// The same for a value built in place: *value holds kFlowValueHeaderBytes (any) then the
+// body; the checksum goes into those first bytes. Saves copying the body once more.
+inline constexpr size_t kFlowValueHeaderBytes = 4;
+void SealFlowValue(std::string_view key, std::string* value);
 
-// Checks the value's checksum and parses it; the error says what is wrong (short value,
-// checksum mismatch with both values, unparsable body). *crc gets the stored checksum.
+// Checks the value's checksum and parses it, taking the original tuple from the key when
+// the body has none (version 2); the error says what is wrong (short value, checksum
+// mismatch with both values, unparsable body, a key that does not decode). *crc gets the
+// stored checksum.
 absl::Status DecodeFlowValue(std::string_view key, std::string_view value, proto::Flow* out,
                              uint32_t* crc = nullptr);
 

@@ -37,6 +37,10 @@ struct RestoredFlows {
   // The first kMaxNamedErrors bad records, each named by its key and what is wrong.
   std::vector<std::string> errors;
   static constexpr size_t kMaxNamedErrors = 16;
+  // Streamed restore only (diagnostics): CPU time of its reader thread and of its decode
+  // workers, to tell which stage a slow restore waited on.
+  Nanos read_cpu = 0;
+  Nanos decode_cpu = 0;
 
   const std::vector<codec::DecodedFlow>& live() const { return flows[0]; }
   const std::vector<codec::DecodedFlow>& external() const { return flows[1]; }
@@ -50,6 +54,9 @@ struct RestoredFlows {
 // for a record from the future (the wall clock stepped back), saturating at the largest
 // Nanos for a time so far back (or a damaged one) that the product would overflow.
 Nanos RecordAge(Nanos wall_now, int64_t record_wall_ms);
+
+// CPU time the calling thread has used so far (for RestoredFlows' read_cpu / decode_cpu).
+Nanos ThreadCpuNow();
 
 // Collects records one at a time (from a store, a snapshot or an export file).
 class RestoreCollector {
@@ -85,8 +92,9 @@ absl::StatusOr<RestoredFlows> RestoreFromPath(const std::string& path, Nanos now
 using RestoreSink = absl::FunctionRef<void(Stream, absl::Span<codec::DecodedFlow>)>;
 
 // RestoreCollector::AddRecord spread over threads: a producer (the thread reading the store)
-// hands over raw records, `workers` threads check and decode them in chunks, and a consumer
-// takes the decoded chunks in the order the records came: one chunk at a time (Consume, to
+// hands over raw records, `workers` threads check and decode them in chunks (the consumer
+// too, when the chunk it needs next is not ready), and a consumer takes the decoded chunks
+// in the order the records came: one chunk at a time (Consume, to
 // restore straight into the engine with a few chunks in memory) or all at once (Finish).
 // Same flows, in the same order per stream, same counts and named errors as one
 // RestoreCollector. AddRecord, AddError and EndInput from one producer thread; Consume or
@@ -115,6 +123,7 @@ class ParallelRestoreCollector {
   struct Chunk;
   void Submit();
   void Work();
+  void Decode(Chunk* c);  // any thread: decodes c, marks it decoded
 
   Nanos now_;
   Nanos wall_now_;
@@ -127,6 +136,7 @@ class ParallelRestoreCollector {
   std::deque<Chunk*> pending_;                 // guarded by mu_: not yet decoded
   std::vector<std::unique_ptr<Chunk>> free_;   // guarded by mu_: consumed, for reuse
   std::vector<std::string> errors_;            // guarded by mu_: the producer's own
+  Nanos decode_cpu_ = 0;                       // guarded by mu_: the workers' CPU so far
   bool ended_ = false;                         // guarded by mu_
   bool done_ = false;                          // guarded by mu_
   std::vector<std::thread> threads_;

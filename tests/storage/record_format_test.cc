@@ -70,6 +70,36 @@ TEST_F(RecordValueTest, RoundTrip) {
   EXPECT_NE(crc, 0u);
 }
 
+// The writer builds values in place (header room, then the body): same bytes.
+TEST_F(RecordValueTest, SealedInPlaceEqualsEncoded) {
+  std::string in_place(kFlowValueHeaderBytes, 'x');
+  msg_.AppendToString(&in_place);
+  SealFlowValue(key_, &in_place);
+  EXPECT_EQ(in_place, value_);
+}
+
+// Version 2 records leave the original tuple to the key; both versions decode to the same
+// message, and a version 2 body under a key that does not decode is an error, not a flow.
+TEST_F(RecordValueTest, Version2BodyTakesTheOriginalTupleFromTheKey) {
+  proto::Flow short_form = msg_;
+  short_form.clear_original();
+  std::string v2;
+  EncodeFlowValue(key_, short_form.SerializeAsString(), &v2);
+  EXPECT_LT(v2.size() + 20, value_.size());
+  proto::Flow from_v1, from_v2;
+  ASSERT_TRUE(DecodeFlowValue(key_, value_, &from_v1).ok());
+  ASSERT_TRUE(DecodeFlowValue(key_, v2, &from_v2).ok());
+  EXPECT_EQ(from_v2.SerializeAsString(), from_v1.SerializeAsString());
+  EXPECT_EQ(from_v2.SerializeAsString(), msg_.SerializeAsString());
+
+  const std::string bad_key = key_.substr(0, 15);
+  std::string under_bad_key;
+  EncodeFlowValue(bad_key, short_form.SerializeAsString(), &under_bad_key);
+  absl::Status s = DecodeFlowValue(bad_key, under_bad_key, &from_v2);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("key is bad"), std::string_view::npos) << s;
+}
+
 // Every single-bit flip anywhere in the value is caught by the checksum.
 TEST_F(RecordValueTest, EveryBitFlipIsCaught) {
   proto::Flow back;

@@ -285,7 +285,7 @@ TEST_F(CtsnapTest, ListShowsManifestsAndIncompleteSnapshots) {
   auto lines = Lines(r.out);
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_NE(lines[0].find(" complete time=2023-11-14T22:30:00.000Z node=fw-a reason=command "
-                          "version=1 live=4 external=1 counts=tcp:2,tcp/ESTABLISHED:1,"
+                          "version=2 live=4 external=1 counts=tcp:2,tcp/ESTABLISHED:1,"
                           "tcp/SYN_SENT:1,udp:2 records_crc32c="),
             std::string::npos)
       << lines[0];
@@ -297,6 +297,60 @@ TEST_F(CtsnapTest, ListShowsManifestsAndIncompleteSnapshots) {
   EXPECT_EQ(arr[0]["live"], 4);
   EXPECT_EQ(arr[0]["counts"]["udp"], 2);
   EXPECT_EQ(arr[1]["complete"], false);
+}
+
+// A store written by format version 1 (record bodies carry the original tuple) reads the
+// same as this version's (they leave it to the key): show, stats, verify, diff and export.
+TEST_F(CtsnapTest, Version1StoreReadsTheSame) {
+  ASSERT_TRUE(store_->Close().ok());
+  const std::string v2 = dir_.Sub("store");
+  const std::string v1 = dir_.Sub("store-v1");
+  std::filesystem::copy(v2, v1, std::filesystem::copy_options::recursive);
+  {
+    auto db = storage::internal::OpenStoreDb(v1, {});
+    ASSERT_TRUE(db.ok()) << db.status();
+    size_t rewritten = 0;
+    for (storage::Stream s : {storage::Stream::kLive, storage::Stream::kExternal}) {
+      std::vector<std::pair<std::string, std::string>> records;
+      ASSERT_TRUE(storage::internal::ForEachRawRecord(*db, s, [&](std::string_view k,
+                                                                   std::string_view v) {
+                    records.emplace_back(k, v);
+                    return true;
+                  }).ok());
+      for (const auto& [key, value] : records) {
+        proto::Flow flow;
+        ASSERT_TRUE(storage::DecodeFlowValue(key, value, &flow).ok());
+        ASSERT_FALSE(flow.original().src().empty());
+        std::string old_layout;
+        storage::EncodeFlowValue(key, flow.SerializeAsString(), &old_layout);
+        ASSERT_GT(old_layout.size(), value.size() + 20);  // the tuple really was left out
+        ASSERT_TRUE(db->db->Put(rocksdb::WriteOptions(), db->stream(s), key, old_layout).ok());
+        ++rewritten;
+      }
+    }
+    EXPECT_EQ(rewritten, 5u);
+    ASSERT_TRUE(
+        db->db->Put(rocksdb::WriteOptions(), db->meta(), storage::kMetaFormatVersion, "1").ok());
+    ASSERT_TRUE(db->db->Flush(rocksdb::FlushOptions(), db->handles).ok());
+  }
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"show", "--all"}, {"stats", "--all"}, {"show", "-o", "json"}}) {
+    std::vector<std::string> a1 = {args[0], v1}, a2 = {args[0], v2};
+    a1.insert(a1.end(), args.begin() + 1, args.end());
+    a2.insert(a2.end(), args.begin() + 1, args.end());
+    Result r1 = Ctsnap(a1), r2 = Ctsnap(a2);
+    ASSERT_EQ(r1.rc, 0) << r1.err;
+    EXPECT_EQ(r1.out, r2.out) << ::testing::PrintToString(args);
+  }
+  Result v = Ctsnap({"verify", v1});
+  EXPECT_EQ(v.rc, 0) << v.out;
+  EXPECT_EQ(v.out.substr(0, 33), "OK records_ok=5 records_bad=0 fil");
+  Result d = Ctsnap({"diff", v1, v2, "--all"});
+  EXPECT_EQ(d.rc, 0) << d.out << d.err;
+  EXPECT_EQ(d.out, "# added=0 removed=0 changed=0 unchanged=5\n");
+  const std::string file = dir_.Sub("v1.export");
+  ASSERT_EQ(Ctsnap({"export", v1, "-o", file, "--all"}).rc, 0);
+  EXPECT_EQ(Ctsnap({"show", file, "--all"}).out, Ctsnap({"show", v2, "--all"}).out);
 }
 
 }  // namespace
