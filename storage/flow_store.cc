@@ -31,6 +31,14 @@ struct FlowStore::Op {
   Flow flow;
   std::optional<SeqAdjust> seq_adjust;  // kEvent: what FlowEvent carried beside the flow
   std::optional<Tuple> master;
+  // The FTP helper's line state and pending expectation: a restored control connection
+  // must parse the next command and relate the data connection as before. Helper flows
+  // only (rare), so kept out of line.
+  struct HelperState {
+    std::optional<FtpLineState> ftp_state;
+    std::optional<Expectation> expectation;
+  };
+  std::unique_ptr<HelperState> helper;
   std::unique_ptr<proto::Flow> message;               // kProto
   std::unique_ptr<std::vector<proto::Flow>> rewrite;  // kRewrite
 };
@@ -133,6 +141,11 @@ size_t FlowStore::EnqueueBatch(Stream stream, absl::Span<const FlowEvent> events
       op->flow = e.flow;
       if (e.has_seq_adjust) op->seq_adjust = e.seq_adjust;
       if (e.has_master) op->master = e.master;
+      if (e.has_ftp_state || e.has_expectation) {
+        op->helper = std::make_unique<Op::HelperState>();
+        if (e.has_ftp_state) op->helper->ftp_state = e.ftp_state;
+        if (e.has_expectation) op->helper->expectation = e.expectation;
+      }
       ++accepted;
     }
     wake = queued_events_ >= options_.max_batch;
@@ -313,8 +326,11 @@ void FlowStore::WriteOps(std::vector<Op>& ops) {
       // It leaves out the original tuple: the key holds it (format version 2).
       value.assign(kFlowValueHeaderBytes, '\0');
       if (op.kind == Op::Kind::kEvent) {
-        const codec::FlowExtras extras{op.seq_adjust ? &*op.seq_adjust : nullptr,
-                                       op.master ? &*op.master : nullptr};
+        const Op::HelperState* h = op.helper.get();
+        const codec::FlowExtras extras{
+            op.seq_adjust ? &*op.seq_adjust : nullptr, op.master ? &*op.master : nullptr,
+            h && h->ftp_state ? &*h->ftp_state : nullptr,
+            h && h->expectation ? &*h->expectation : nullptr};
         if (!codec::AppendFlowWire(op.flow, op.time, op.time + wall_offset, extras, &value,
                                    /*with_original=*/false)) {
           codec::FlowToProto(op.flow, op.time, op.time + wall_offset, extras, &msg);

@@ -324,6 +324,12 @@ void EngineRestorer::InsertRun(absl::Span<const codec::DecodedFlow> flows) {
     ++result_.inserted;
     if (d.seq_adjust) engine_.table().MutableSeqAdjust(*idx) = *d.seq_adjust;
     if (d.master_tuple) related_.push_back({*idx, d.flow.zone, *d.master_tuple});
+    if (d.ftp_state) engine_.table().MutableFtpState(*idx) = *d.ftp_state;
+    if (d.expectation) {
+      Expectation x = *d.expectation;
+      x.master = *idx;
+      engine_.expectations().Add(x, /*max_per_master=*/1);
+    }
   }
 }
 
@@ -333,6 +339,7 @@ EngineRestoreResult EngineRestorer::Finish() {
     const FlowLookup m = engine_.table().Find(r.master, r.zone);
     if (!m.found()) continue;
     engine_.table().flow(r.idx).master = m.idx;
+    ++engine_.table().flow(m.idx).child_count;  // conntrack's use = 1 + children
     ++result_.masters_linked;
   }
   related_.clear();

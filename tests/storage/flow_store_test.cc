@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "proto/flow_codec.h"
 #include "storage/flow_source.h"
+#include "storage/restore.h"
 #include "tests/storage/test_flows.h"
 
 namespace ctsync::storage {
@@ -74,6 +75,74 @@ TEST_F(FlowStoreTest, EventsArePutUpdatedAndDeleted) {
   EXPECT_EQ(live[1].flow.tuple[1], a.tuple[1]);
   EXPECT_EQ(live[2].flow.proto(), kProtoUdp);
   EXPECT_EQ(live.count(3), 0u);
+}
+
+// A NATed FTP control connection comes back from the store with what its helper needs:
+// the line state (so the next command is parsed, as the kernel would) and the pending
+// expectation (so the announced data connection is still RELATED), and a RELATED child
+// counts in its master's use.
+TEST_F(FlowStoreTest, FtpHelperStateAndExpectationSurviveARestart) {
+  auto store = Open(Options());
+  const Nanos now = clock_.Now();
+  Flow ctl = MakeFlow(21, now, 300 * kSec, /*udp=*/false, /*nat=*/true);
+  ctl.helper = FlowHelper::kFtp;
+  ctl.status |= kIpsHelper;
+  FlowEvent e = Event(FlowEventType::kNew, ctl, now);
+  e.has_ftp_state = true;
+  e.ftp_state.seq_aft_nl[0][0] = 1000;
+  e.ftp_state.seq_aft_nl[0][1] = 1040;
+  e.ftp_state.seq_aft_nl_num[0] = 2;
+  e.ftp_state.seq_aft_nl[1][0] = 7000;
+  e.ftp_state.seq_aft_nl_num[1] = 1;
+  e.has_expectation = true;
+  Expectation& x = e.expectation;
+  x.tuple.family = x.mask.family = Family::kIpv4;
+  x.tuple.proto = x.mask.proto = kProtoTcp;
+  x.tuple.src = ctl.tuple[0].dst;
+  x.tuple.dst = ctl.tuple[0].src;
+  x.tuple.dport = 40123;
+  x.mask.src = x.mask.dst = IpAddress::FromV4(0xffffffffu);
+  x.mask.dport = 0xffff;
+  x.master_tuple = ctl.tuple[0];
+  x.expires = now + 200 * kSec;
+  x.id = 5;
+  ASSERT_TRUE(store->Enqueue(Stream::kLive, e));
+  Flow child = MakeFlow(22, now, 300 * kSec);
+  child.status |= kIpsExpected;
+  FlowEvent ce = Event(FlowEventType::kNew, child, now);
+  ce.has_master = true;
+  ce.master = ctl.tuple[0];
+  ASSERT_TRUE(store->Enqueue(Stream::kLive, ce));
+  ASSERT_TRUE(store->Flush().ok());
+
+  clock_.Advance(10 * kSec);
+  absl::StatusOr<RestoredFlows> r = store->Restore(clock_.Now(), clock_.WallNanos());
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->live().size(), 2u);
+  auto live = ByPort(r->live());
+  const codec::DecodedFlow& d = live[21];
+  ASSERT_TRUE(d.ftp_state.has_value());
+  EXPECT_EQ(*d.ftp_state, e.ftp_state);
+  ASSERT_TRUE(d.expectation.has_value());
+  EXPECT_EQ(d.expectation->tuple, x.tuple);
+
+  ConntrackOptions co;
+  co.settings.nf_conntrack_max = 64;
+  co.settings.nf_conntrack_buckets = 64;
+  auto engine = *ConntrackEngine::Create(co, clock_.Now());
+  EngineRestoreResult res = RestoreIntoEngine(*engine, r->live(), clock_.Now());
+  EXPECT_EQ(res.inserted, 2u);
+  EXPECT_EQ(res.masters_linked, 1u);
+  const FlowLookup m = engine->table().Find(ctl.tuple[0], 0);
+  ASSERT_TRUE(m.found());
+  ASSERT_NE(engine->table().ftp_state(m.idx), nullptr);
+  EXPECT_EQ(*engine->table().ftp_state(m.idx), e.ftp_state);
+  EXPECT_EQ(engine->UseCount(m.idx), 2);  // 1 + the RELATED child
+  ASSERT_EQ(engine->expectations().all().size(), 1u);
+  const Expectation& got = engine->expectations().all()[0];
+  EXPECT_EQ(got.master, m.idx);
+  EXPECT_EQ(got.tuple, x.tuple);
+  EXPECT_EQ(got.expires, x.expires);  // its lifetime is aged by the downtime too
 }
 
 // Restart: the store is reopened later; remaining timeouts shrink by the wall time that
