@@ -24,6 +24,7 @@
 #include "storage/flow_store.h"
 #include "storage/restore.h"
 #include "sync/external_apply.h"
+#include "sync/fragment_update_codec.h"
 #include "sync/link_set.h"
 #include "sync/replicator.h"
 #include "sync/udp_channel.h"
@@ -172,6 +173,9 @@ absl::Status Daemon::Impl::Init() {
   po.ipv6_forwarding = cfg.ipv6_forwarding;
   po.seed = co.hash_seed;
   po.emit_unresolved = true;
+  // With peers, fragment queues are replicated too (DrainEvents), so a peer promoted in
+  // the middle of a fragmented datagram can still reassemble it.
+  if (!cfg.sync_links.empty()) po.defrag.export_capacity = 65536;
   pipeline = std::make_unique<Pipeline>(po, topo, engine.get(), nat.get());
   if (!cfg.rules_v4.empty()) {
     ASSIGN_OR_RETURN(auto rs, LoadRules(cfg.rules_v4, Family::kIpv4));
@@ -307,6 +311,9 @@ absl::Status Daemon::Impl::Init() {
     cb.dump = [this](uint64_t* cursor, size_t max, std::vector<FlowEvent>* out) {
       return OnDatapath([&] { return DumpChunk(cursor, max, out); });
     };
+    cb.apply_fragment = [this](const sync::PeerFragmentUpdate& u) {
+      loop->Post([this, u] { sync::ApplyFragmentUpdate(u, pipeline->defragmenter(), clock.Now()); });
+    };
     cb.peer_event = [this](const sync::PeerEvent& e) {
       static const char* kNames[] = {"joined", "restarted", "dead", "recovered", "resync done"};
       log.Info(absl::StrFormat("peer %u %s", e.node_id, kNames[static_cast<int>(e.kind)]));
@@ -348,6 +355,15 @@ void Daemon::Impl::DrainEvents() {
     events_published += local.size();
     asio::post(sync_io, [this, l = std::move(local)] {
       for (const FlowEvent& e : l) replicator->Publish(e);
+    });
+  }
+  // Fragment queues of this node's reassembler (a peer's imported fragments record none).
+  std::vector<DefragEvent> frags;
+  DefragEvent fe;
+  while (frags.size() < 4096 && pipeline->defragmenter().PopEvent(&fe)) frags.push_back(std::move(fe));
+  if (replicator && !frags.empty()) {
+    asio::post(sync_io, [this, f = std::move(frags)] {
+      for (const DefragEvent& e : f) replicator->PublishFragment(e);
     });
   }
 }
