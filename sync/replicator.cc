@@ -13,6 +13,7 @@ constexpr uint8_t kTagWallTime = (2 << 3) | 0;
 constexpr uint8_t kTagResync = (4 << 3) | 0;
 constexpr uint8_t kTagRecords = (5 << 3) | 2;
 constexpr uint8_t kTagRecordFormat = (6 << 3) | 0;
+constexpr uint8_t kTagFragments = (7 << 3) | 2;
 // Room kept in a batch for the records' tag and length, record_format, stream_seq,
 // wall_time_ms and resync.
 constexpr size_t kBatchTrailer = 1 + 5 + 1 + 5 + 1 + 10 + 1 + 10 + 2;
@@ -109,7 +110,40 @@ void Replicator::Append(BatchBuilder& b, const FlowEvent& e, Nanos now) {
   ++b.events;
 }
 
-void Replicator::Flush() { FlushBuilder(live_); }
+void Replicator::PublishFragment(const DefragEvent& e) {
+  const Nanos now = clock_.Now();
+  EncodeFragmentUpdate(e, now, &scratch_fragment_);
+  std::string entry;
+  entry.push_back(static_cast<char>(kTagFragments));
+  PutVarint(&entry, scratch_fragment_.ByteSizeLong());
+  if (!scratch_fragment_.AppendToString(&entry)) return;  // cannot fail for a set message
+  if (frags_.count > 0 && frags_.body.size() + entry.size() > BodyLimit()) FlushFragments();
+  if (frags_.count == 0) {
+    frags_.wall_ms = clock_.WallNanos() / kNanosPerMilli;
+    frags_.started = now;
+  }
+  frags_.body += entry;
+  ++frags_.count;
+  ++stats_.fragments_sent;
+}
+
+void Replicator::Flush() {
+  FlushBuilder(live_);
+  FlushFragments();
+}
+
+void Replicator::FlushFragments() {
+  if (frags_.count == 0) return;
+  const uint64_t seq = next_stream_seq_++;
+  std::string payload = std::move(frags_.body);
+  payload.push_back(static_cast<char>(kTagStreamSeq));
+  PutVarint(&payload, seq);
+  payload.push_back(static_cast<char>(kTagWallTime));
+  PutVarint(&payload, static_cast<uint64_t>(frags_.wall_ms));
+  frags_.body.clear();
+  frags_.count = 0;
+  SendData(seq, std::move(payload));
+}
 
 void Replicator::FlushBuilder(BatchBuilder& b) {
   if (b.events == 0) return;
@@ -131,6 +165,10 @@ void Replicator::FlushBuilder(BatchBuilder& b) {
   }
   b.body.clear();
   b.events = 0;
+  SendData(seq, std::move(payload));
+}
+
+void Replicator::SendData(uint64_t seq, std::string payload) {
   // When the queue fills up (a dump, or a burst), ask for an ack at once instead of waiting
   // for the receivers' ack timer, so flow control does not stall the sender.
   const bool ack_now =
@@ -340,6 +378,7 @@ void Replicator::OnData(Peer& p, const proto::Batch& batch, Nanos now) {
     Deliver(p, batch);
     p.delivered = s;
     p.bytes_since_ack += batch.records().size();
+    for (const proto::FragmentUpdate& f : batch.fragments()) p.bytes_since_ack += f.frame().size();
     DrainPending(p);
   } else if (p.pending.size() >= options_.reorder_max) {
     ++stats_.reorder_overflow;  // it will be nacked again
@@ -402,6 +441,19 @@ void Replicator::Deliver(Peer& p, const proto::Batch& batch) {
       r->pending_apply_.clear();
     }
   } flush_pending{this};
+  for (const proto::FragmentUpdate& f : batch.fragments()) {
+    ++stats_.fragments_received;
+    if (!DecodeFragmentUpdate(f, age, &scratch_peer_fragment_).ok()) {
+      ++stats_.bad_fragments;
+      continue;
+    }
+    if (!callbacks_.apply_fragment) {
+      ++stats_.fragments_ignored;
+      continue;
+    }
+    scratch_peer_fragment_.peer = p.node_id;
+    callbacks_.apply_fragment(scratch_peer_fragment_);
+  }
   // Format 1 peers send FlowUpdate messages, newer ones records; a batch may hold both.
   for (const proto::FlowUpdate& fu : batch.updates()) {
     ++stats_.events_received;
@@ -638,7 +690,8 @@ void Replicator::RotateKey(std::string new_key, Nanos previous_valid_for) {
 
 void Replicator::Tick() {
   const Nanos now = clock_.Now();
-  if (live_.events > 0 && now - live_.started >= options_.flush_delay) Flush();
+  if (live_.events > 0 && now - live_.started >= options_.flush_delay) FlushBuilder(live_);
+  if (frags_.count > 0 && now - frags_.started >= options_.flush_delay) FlushFragments();
   for (auto& [id, p] : peers_) {
     if (p.alive && now - p.last_heard > options_.peer_dead_after) {
       p.alive = false;

@@ -31,6 +31,7 @@
 #include "ctsync/sync.pb.h"
 #include "sync/flow_record_codec.h"
 #include "sync/flow_update_codec.h"
+#include "sync/fragment_update_codec.h"
 #include "sync/sync_filter.h"
 #include "sync/wire.h"
 
@@ -98,7 +99,8 @@ struct ReplicatorOptions {
   X(events_received) X(events_filtered_in) X(bad_flows) X(duplicates)                   \
   X(reorder_overflow) X(queue_overflow) X(nack_unavailable) X(gaps_skipped)             \
   X(peers_joined) X(peers_restarted) X(peers_dead) X(acks_received) X(nacks_received)   \
-  X(resync_requests_received)
+  X(resync_requests_received) X(fragments_sent) X(fragments_received) X(bad_fragments)    \
+  X(fragments_ignored)
 
 struct ReplicatorStats {
 #define CTSYNC_X(name) uint64_t name = 0;
@@ -145,6 +147,9 @@ class Replicator {
   using DumpFn =
       std::function<bool(uint64_t* cursor, size_t max, std::vector<FlowEvent>* out)>;
   using PeerEventFn = std::function<void(const PeerEvent&)>;
+  // A peer's fragment queue event (checked, see fragment_update_codec.h) for the owner to
+  // apply to its reassembler (ApplyFragmentUpdate).
+  using ApplyFragmentFn = std::function<void(const PeerFragmentUpdate&)>;
 
   struct Callbacks {
     SendFn send;            // required
@@ -152,6 +157,8 @@ class Replicator {
     ApplyBatchFn apply_batch;  // optional: used instead of `apply` when set
     DumpFn dump;            // optional: without it, resync requests are counted and ignored
     PeerEventFn peer_event;  // optional
+    // optional: without it, peers' fragment updates are counted (fragments_ignored)
+    ApplyFragmentFn apply_fragment;
   };
 
   static absl::StatusOr<std::unique_ptr<Replicator>> Create(const ReplicatorOptions& options,
@@ -161,6 +168,11 @@ class Replicator {
   // Queues one local event (send filter applied). Batches leave when full, on Flush, or
   // from Tick after flush_delay.
   void Publish(const FlowEvent& e);
+  // Queues one event of the local reassembler (Defragmenter::PopEvent). Fragment events
+  // travel in DATA batches of their own, reliably like flow events, and are not part of
+  // resync dumps (a queue lives 30 to 60 s). A fragment too large for the mtu leaves alone
+  // in a larger datagram (the IP layer of the sync link fragments it).
+  void PublishFragment(const DefragEvent& e);
   void Flush();
 
   // One received datagram (UDP datagram or TCP frame). Returns true when it was authentic
@@ -205,6 +217,12 @@ class Replicator {
     Nanos started = 0;
     bool resync = false;
   };
+  struct FragmentBatch {
+    std::string body;  // Batch.fragments entries, tag and length included
+    size_t count = 0;
+    int64_t wall_ms = 0;
+    Nanos started = 0;
+  };
   struct Retained {
     uint64_t stream_seq;
     std::string payload;
@@ -246,6 +264,9 @@ class Replicator {
   size_t BodyLimit() const;
   void Append(BatchBuilder& b, const FlowEvent& e, Nanos now);
   void FlushBuilder(BatchBuilder& b);
+  void FlushFragments();
+  // Sends a finished DATA payload (stream_seq `seq`) and keeps it for retransmission.
+  void SendData(uint64_t seq, std::string payload);
   void SendDatagram(MsgType type, uint16_t flags, absl::Span<const uint8_t> payload);
   void SendMessage(MsgType type, const google::protobuf::MessageLite& m);
   void SendAlive();
@@ -280,6 +301,7 @@ class Replicator {
   bool resync_on_join_ = false;  // RequestResync found no peer: ask those that join
   BatchBuilder live_;
   BatchBuilder dump_batch_;
+  FragmentBatch frags_;
   std::deque<Retained> queue_;
   size_t queue_bytes_ = 0;
   DumpState dump_;
@@ -293,6 +315,8 @@ class Replicator {
   google::protobuf::Arena rx_arena_;
   // Scratch buffers reused across calls (no allocation per event).
   proto::Flow scratch_flow_;
+  proto::FragmentUpdate scratch_fragment_;
+  PeerFragmentUpdate scratch_peer_fragment_;
   PeerFlowUpdate scratch_peer_update_;
   std::vector<PeerFlowUpdate> pending_apply_;  // accepted updates for apply_batch
   std::string out_;

@@ -24,6 +24,13 @@ constexpr uint8_t kEcnEct1 = 0x02;
 constexpr uint8_t kEcnEct0 = 0x04;
 constexpr uint8_t kEcnCe = 0x08;
 
+// Parse errors of the transport header only: a first fragment may cut it (the pipeline
+// lets such packets through to conntrack the same way).
+bool IsL4Error(ParseError e) {
+  return e == ParseError::kTruncatedL4 || e == ParseError::kBadTcpOffset ||
+         e == ParseError::kBadUdpLength || e == ParseError::kBadUdpliteCoverage;
+}
+
 uint8_t EcnBit(uint8_t tos) { return static_cast<uint8_t>(1u << (tos & 3)); }
 
 // ip_options_fragment(): options without the "copied" flag become NOPs in the headers of
@@ -78,14 +85,69 @@ std::vector<uint32_t> PieceSizes(const FragmentLayout& layout, uint32_t payload,
 Defragmenter::Defragmenter(const DefragOptions& options) : options_(options) {}
 
 void Defragmenter::Kill(QueueMap::iterator it) {
+  if (it->second.exported) {
+    DefragEvent e;
+    e.kind = DefragEvent::Kind::kGone;
+    e.key = it->first;
+    Record(std::move(e));
+  }
   memory_ -= it->second.memory;
   queues_.erase(it);
 }
 
+void Defragmenter::Record(DefragEvent e) {
+  if (events_.size() >= options_.export_capacity) {
+    ++counters_.export_overflow;
+    return;
+  }
+  events_.push_back(std::move(e));
+}
+
+bool Defragmenter::PopEvent(DefragEvent* out) {
+  if (events_.empty()) return false;
+  *out = std::move(events_.front());
+  events_.pop_front();
+  return true;
+}
+
 DefragResult Defragmenter::Add(const ParsedPacket& pkt, absl::Span<const uint8_t> frame,
                                uint16_t zone, Nanos now) {
-  DefragResult result;
   ++counters_.fragments;
+  return Insert(pkt, frame, zone, now, std::nullopt);
+}
+
+DefragResult Defragmenter::Import(absl::Span<const uint8_t> frame, uint16_t zone, Nanos lifetime,
+                                  Nanos now) {
+  ParsedPacket pkt;
+  const ParseResult parsed = ParseEthernet(frame, &pkt);
+  // An L4 header cut by the fragmentation is normal for a first fragment; anything worse
+  // in the L2/L3 headers is not a fragment we can hold.
+  if ((!parsed.ok() && !IsL4Error(parsed.error())) || !pkt.is_fragment ||
+      pkt.family == Family::kNone) {
+    ++counters_.learnt_bad;
+    return DefragResult{};
+  }
+  // Bytes after the IP datagram (padding) are not kept, so they cannot be charged either.
+  frame = frame.subspan(0, std::min<size_t>(frame.size(), pkt.l3_offset + pkt.ip_total_len));
+  if (lifetime <= 0) {
+    ++counters_.learnt_stale;
+    return DefragResult{};
+  }
+  return Insert(pkt, frame, zone, now, lifetime);
+}
+
+bool Defragmenter::ImportGone(const FragmentQueueKey& key) {
+  auto it = queues_.find(key);
+  if (it == queues_.end()) return false;
+  ++counters_.learnt_gone;
+  Kill(it);
+  return true;
+}
+
+DefragResult Defragmenter::Insert(const ParsedPacket& pkt, absl::Span<const uint8_t> frame,
+                                  uint16_t zone, Nanos now, std::optional<Nanos> learnt_lifetime) {
+  DefragResult result;
+  const bool learnt = learnt_lifetime.has_value();
   const bool v6 = pkt.family == Family::kIpv6;
   const uint64_t datagram_end = uint64_t{pkt.l3_offset} + pkt.ip_total_len;
   const uint32_t data_start = v6 ? pkt.frag_header_offset + kFragHeaderLen : pkt.l4_offset;
@@ -112,11 +174,21 @@ DefragResult Defragmenter::Add(const ParsedPacket& pkt, absl::Span<const uint8_t
       return result;
     }
     Queue q;
-    q.deadline = now + (v6 ? options_.ipv6_timeout : options_.ipv4_timeout);
+    const Nanos timeout = v6 ? options_.ipv6_timeout : options_.ipv4_timeout;
+    // A learnt queue lives what was left of the peer's, never longer than ours would.
+    q.deadline = now + (learnt ? std::min(*learnt_lifetime, timeout) : timeout);
     q.generation = next_generation_++;
     q.memory = kQueueOverhead;
     memory_ += kQueueOverhead;
-    (v6 ? expiry_v6_ : expiry_v4_).push_back({q.deadline, q.generation, key});
+    std::deque<ExpiryRecord>& fifo = v6 ? expiry_v6_ : expiry_v4_;
+    const ExpiryRecord rec{q.deadline, q.generation, key};
+    if (fifo.empty() || fifo.back().deadline <= q.deadline) {
+      fifo.push_back(rec);
+    } else {
+      fifo.insert(std::upper_bound(fifo.begin(), fifo.end(), q.deadline,
+                                   [](Nanos d, const ExpiryRecord& r) { return d < r.deadline; }),
+                  rec);
+    }
     it = queues_.emplace(key, std::move(q)).first;
   }
   Queue& q = it->second;
@@ -203,7 +275,25 @@ DefragResult Defragmenter::Add(const ParsedPacket& pkt, absl::Span<const uint8_t
   q.memory += charge;
   memory_ += charge;
 
-  if (q.first_in && q.last_in && q.meat == q.len) return Reassemble(it);
+  if (q.first_in && q.last_in && q.meat == q.len) {
+    if (!learnt) return Reassemble(it);
+    // The peer held all of these only if it reassembled and passed the datagram on itself
+    // (or it is lying): passing it on here too would duplicate it.
+    ++counters_.learnt_complete;
+    Kill(it);
+    return result;
+  }
+  if (learnt) {
+    ++counters_.learnt;
+  } else if (options_.export_capacity > 0) {
+    DefragEvent e;
+    e.kind = DefragEvent::Kind::kQueued;
+    e.key = key;
+    e.deadline = q.deadline;
+    e.frame.assign(frame.begin(), frame.end());
+    Record(std::move(e));
+    q.exported = true;
+  }
   result.kind = DefragResult::Kind::kQueued;
   return result;
 }

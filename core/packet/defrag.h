@@ -32,6 +32,13 @@
 //    only if the largest fragment had DF, offset/MF clear, and its checksum recomputed.
 //    The IPv6 datagram drops the fragment header and fixes the payload length.
 //  - Not modelled: ipfrag_max_dist (the per-source "too far" reinitialisation).
+//
+// Replication (issue #5, beyond the kernel): so that a backup promoted in the middle of a
+// fragmented datagram reassembles it as the single kernel would have, the owner may record
+// DefragEvents (a fragment queued, a queue gone) for sync to send, and a backup re-adds a
+// peer's fragments with Import / ImportGone. Learnt fragments go through the same checks and
+// limits as received ones, keep the peer queue's deadline (never extended), and are never
+// passed on by themselves.
 #pragma once
 
 #include <cstddef>
@@ -54,6 +61,35 @@ struct DefragOptions {
   Nanos ipv6_timeout = 60 * kNanosPerSecond;  // net.netfilter.nf_conntrack_frag6_timeout
   size_t high_thresh = 4 * 1024 * 1024;       // ipfrag_high_thresh / frag6_high_thresh
   size_t max_queues = 65536;                  // hard cap on queues (kernel: memory only)
+  // DefragEvents held for the owner to replicate (PopEvent); 0: none are recorded. Beyond
+  // it new events are dropped and counted (export_overflow).
+  size_t export_capacity = 0;
+};
+
+// A fragment queue's identity (the kernel's inet_frag key). `proto` is 0 for IPv6.
+struct FragmentQueueKey {
+  Family family = Family::kNone;
+  uint8_t proto = 0;
+  uint16_t zone = 0;
+  uint32_t id = 0;
+  IpAddress src;
+  IpAddress dst;
+  friend bool operator==(const FragmentQueueKey&, const FragmentQueueKey&) = default;
+  template <typename H>
+  friend H AbslHashValue(H h, const FragmentQueueKey& k) {
+    return H::combine(std::move(h), k.family, k.proto, k.zone, k.id, k.src, k.dst);
+  }
+};
+
+// What a peer needs to hold the same queues: a fragment this node queued (with the frame
+// exactly as Add got it), or the end of a queue that had such fragments (completed, killed
+// or expired), so the peer drops its copy instead of holding it until it expires.
+struct DefragEvent {
+  enum class Kind : uint8_t { kQueued, kGone };
+  Kind kind = Kind::kQueued;
+  FragmentQueueKey key;
+  Nanos deadline = 0;          // kQueued: when the queue expires (this node's clock)
+  std::vector<uint8_t> frame;  // kQueued
 };
 
 // How a datagram arrived: what Refragment needs to send it on in the same pieces.
@@ -80,7 +116,13 @@ struct FragmentLayout {
   X(memory_drops)      /* fragment dropped: memory above the high threshold */  \
   X(queue_limit_drops) /* fragment dropped: max_queues reached */               \
   X(timeouts)          /* queues expired */                                     \
-  X(bad_input)         /* not a fragment, or offsets do not fit the frame */
+  X(bad_input)         /* not a fragment, or offsets do not fit the frame */        \
+  X(learnt)            /* peer fragments queued by Import */                    \
+  X(learnt_bad)        /* peer fragment dropped: unparsable or not a fragment */ \
+  X(learnt_stale)      /* peer fragment dropped: its queue's lifetime is over */ \
+  X(learnt_complete)   /* peer fragments alone made a datagram: dropped */      \
+  X(learnt_gone)       /* queues dropped because the peer's queue ended */      \
+  X(export_overflow)   /* DefragEvents not recorded: export_capacity reached */
 
 struct DefragCounters {
 #define CTSYNC_DEFRAG_COUNTER_FIELD(name) uint64_t name = 0;
@@ -127,24 +169,26 @@ class Defragmenter {
   // returns 0. Returns the number of queues expired by this call.
   size_t Expire(Nanos now, size_t max_steps = 64);
 
+  // Replication, sending side: the oldest recorded event (see DefragOptions::
+  // export_capacity). False when there is none.
+  bool PopEvent(DefragEvent* out);
+
+  // Replication, receiving side. Re-adds a fragment a peer queued: `frame` is the peer's
+  // DefragEvent frame (untrusted: parsed and checked here), `lifetime` what was left of the
+  // peer queue's life when it was sent. A queue created by it expires after that lifetime
+  // (at most the family's timeout); an existing queue keeps its deadline. Memory and queue
+  // limits apply as to received fragments. Returns kQueued or kDropped, never
+  // kReassembled: fragments the peer had all of, it passed on itself. Records no event.
+  DefragResult Import(absl::Span<const uint8_t> frame, uint16_t zone, Nanos lifetime, Nanos now);
+  // The peer's queue `key` ended: drops ours. False when there was none.
+  bool ImportGone(const FragmentQueueKey& key);
+
   const DefragCounters& counters() const { return counters_; }
   size_t queue_count() const { return queues_.size(); }
   size_t memory_used() const { return memory_; }
 
  private:
-  struct Key {
-    Family family;
-    uint8_t proto;
-    uint16_t zone;
-    uint32_t id;
-    IpAddress src;
-    IpAddress dst;
-    friend bool operator==(const Key&, const Key&) = default;
-    template <typename H>
-    friend H AbslHashValue(H h, const Key& k) {
-      return H::combine(std::move(h), k.family, k.proto, k.zone, k.id, k.src, k.dst);
-    }
-  };
+  using Key = FragmentQueueKey;
   struct Fragment {
     uint32_t offset;
     uint32_t end;
@@ -170,6 +214,7 @@ class Defragmenter {
     uint16_t l3_offset = 0;
     uint16_t v6_nexthdr_field = 0;  // from the IP header
     uint8_t v6_next = 0;            // the fragment header's next header (offset 0 one)
+    bool exported = false;          // a kQueued event was recorded: record its end too
     std::vector<Run> runs;          // sorted, disjoint
     std::vector<Fragment> fragments;
   };
@@ -177,13 +222,18 @@ class Defragmenter {
   using QueueMap = absl::flat_hash_map<Key, Queue>;
 
   void Kill(QueueMap::iterator it);
+  // Add's work; `learnt_lifetime` set for Import (peer fragments).
+  DefragResult Insert(const ParsedPacket& pkt, absl::Span<const uint8_t> frame, uint16_t zone,
+                      Nanos now, std::optional<Nanos> learnt_lifetime);
+  void Record(DefragEvent e);
   DefragResult Reassemble(QueueMap::iterator it);
 
   DefragOptions options_;
   DefragCounters counters_;
   QueueMap queues_;
-  // Queues in creation order; a record is stale when its queue is gone or was recreated
-  // (generation differs). Deadlines are non-decreasing per family, so one FIFO per family.
+  // Queues by deadline; a record is stale when its queue is gone or was recreated
+  // (generation differs). Local deadlines are non-decreasing per family, so one FIFO per
+  // family; a learnt queue's shorter deadline is inserted in order (near the back).
   struct ExpiryRecord {
     Nanos deadline;
     uint64_t generation;
@@ -191,6 +241,7 @@ class Defragmenter {
   };
   std::deque<ExpiryRecord> expiry_v4_;
   std::deque<ExpiryRecord> expiry_v6_;
+  std::deque<DefragEvent> events_;
   uint64_t next_generation_ = 1;
   size_t memory_ = 0;
 };

@@ -51,6 +51,7 @@ Pipeline::Pipeline(const PipelineOptions& options, Topology topology, ConntrackE
       conntrack_(conntrack),
       nat_(nat),
       ftp_(conntrack),
+      defrag_(options.defrag),
       rng_state_(options.seed * 0x9e3779b97f4a7c15ull + 0x2545f4914f6cdd1dull) {
   if (nat_ != nullptr) {
     // nf_nat_follow_master: an expected connection is NATed like its master, towards

@@ -30,6 +30,9 @@ struct PipelineOptions {
   // A next hop with no neighbour entry: hand the frame out with an all-zero destination
   // MAC for the I/O layer to resolve (ARP / ND), instead of dropping it (no_neighbour).
   bool emit_unresolved = false;
+  // Reassembly limits and timeouts; export_capacity > 0 when fragment queues are
+  // replicated to a peer (the owner drains defragmenter().PopEvent).
+  DefragOptions defrag;
 };
 
 // Sees every packet just before a table runs at a hook (ctreplay's probes sit there, at
@@ -96,6 +99,8 @@ class Pipeline {
   const PipelineCounters& counters() const { return counters_; }
   const ParseCounters& parse_counters() const { return parse_counters_; }
   const Defragmenter& defragmenter() const { return defrag_; }
+  // For replication: draining its events and importing a peer's fragments (same thread).
+  Defragmenter& defragmenter() { return defrag_; }
   ConntrackEngine& conntrack() { return *conntrack_; }
 
  private:

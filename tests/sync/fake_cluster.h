@@ -32,6 +32,7 @@ class FakeCluster {
     std::map<uint64_t, Flow> local;                  // by flow id: the dump source
     absl::flat_hash_map<Tuple, Flow> learnt;         // by original tuple
     std::vector<PeerEvent> peer_events;
+    std::vector<PeerFragmentUpdate> fragments;  // peers' fragment events, in arrival order
     uint64_t applies = 0;
     bool up = true;
   };
@@ -74,6 +75,7 @@ class FakeCluster {
       return true;
     };
     cb.peer_event = [n](const PeerEvent& e) { n->peer_events.push_back(e); };
+    cb.apply_fragment = [n](const PeerFragmentUpdate& u) { n->fragments.push_back(u); };
     auto rep = Replicator::Create(o, std::move(cb), clock_);
     EXPECT_TRUE(rep.ok()) << rep.status();
     node->rep = std::move(*rep);

@@ -6,7 +6,8 @@ namespace ctsync::ctreplay {
 
 absl::StatusOr<ReplayEngine> BuildReplayEngine(const ConntrackSettings& settings, uint64_t seed,
                                                size_t event_ring, Nanos now,
-                                               const ReplayRules& v4, const ReplayRules& v6) {
+                                               const ReplayRules& v4, const ReplayRules& v6,
+                                               size_t defrag_export) {
   ReplayEngine e;
   ConntrackOptions copts;
   copts.settings = settings;
@@ -16,8 +17,9 @@ absl::StatusOr<ReplayEngine> BuildReplayEngine(const ConntrackSettings& settings
   if (!ct.ok()) return ct.status();
   e.ct = std::move(*ct);
   e.nat = std::make_unique<NatEngine>(NatOptions{seed}, e.ct.get());
-  e.pipeline = std::make_unique<Pipeline>(PipelineOptions{true, true, seed},
-                                          Topology::OracleFirewall(), e.ct.get(), e.nat.get());
+  PipelineOptions po{true, true, seed};
+  po.defrag.export_capacity = defrag_export;
+  e.pipeline = std::make_unique<Pipeline>(po, Topology::OracleFirewall(), e.ct.get(), e.nat.get());
   for (Family f : {Family::kIpv4, Family::kIpv6}) {
     const ReplayRules& r = f == Family::kIpv4 ? v4 : v6;
     if (!r.text) continue;

@@ -26,8 +26,10 @@ struct ReplayRules {
   std::optional<std::string> text;
   std::string name;
 };
+// `defrag_export`: fragment events the pipeline records for replication (0: none).
 absl::StatusOr<ReplayEngine> BuildReplayEngine(const ConntrackSettings& settings, uint64_t seed,
                                                size_t event_ring, Nanos now,
-                                               const ReplayRules& v4, const ReplayRules& v6);
+                                               const ReplayRules& v4, const ReplayRules& v6,
+                                               size_t defrag_export = 0);
 
 }  // namespace ctsync::ctreplay

@@ -337,8 +337,9 @@ struct ReplayNode {
       settings.nf_conntrack_buckets = settings.nf_conntrack_max;
     }
     if (absl::Status s = settings.SetAll(sc.sysctls); !s.ok()) return s;
+    // A node that replicates (event ring) also replicates its fragment queues.
     auto e = BuildReplayEngine(settings, seed, event_ring, now, {sc.ruleset_v4, "ruleset_v4"},
-                               {sc.ruleset_v6, "ruleset_v6"});
+                               {sc.ruleset_v6, "ruleset_v6"}, event_ring > 0 ? 4096 : 0);
     if (!e.ok()) return e.status();
     n->ct = std::move(e->ct);
     n->nat = std::move(e->nat);
@@ -463,7 +464,7 @@ absl::StatusOr<json> ReplayScenarioWithFailover(const Scenario& sc, const Replay
   if (!a.ok()) return a.status();
   auto b = ReplayNode::Create(sc, options.seed + 1, 1 << 20, clock.Now());
   if (!b.ok()) return b.status();
-  auto pair = SyncPair::Create(*(*a)->ct, *(*b)->ct, clock);
+  auto pair = SyncPair::Create(*(*a)->pipeline, *(*b)->pipeline, clock);
   if (!pair.ok()) return pair.status();
   size_t prefill_count = 0;
   if (sc.prefill) {

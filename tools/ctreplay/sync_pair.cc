@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "sync/external_apply.h"
+#include "sync/fragment_update_codec.h"
 #include "sync/replicator.h"
 #include "sync/udp_channel.h"
 
@@ -14,8 +15,13 @@ namespace asio = boost::asio;
 
 class SyncPair::Impl {
  public:
-  Impl(ConntrackEngine& a, ConntrackEngine& b, const Clock& clock)
-      : a_(a), b_(b), clock_(clock), external_(b) {}
+  Impl(Pipeline& a, Pipeline& b, const Clock& clock)
+      : a_(a.conntrack()),
+        b_(b.conntrack()),
+        defrag_a_(a.defragmenter()),
+        defrag_b_(b.defragmenter()),
+        clock_(clock),
+        external_(b_) {}
 
   absl::Status Init() {
     sync::UdpUnicastOptions o;
@@ -44,6 +50,9 @@ class SyncPair::Impl {
     sync::Replicator::Callbacks cbb;
     cbb.send = [this](absl::Span<const uint8_t> d) { chan_b_->Send(d); };
     cbb.apply = [this](const sync::PeerFlowUpdate& u) { external_.Apply(u, clock_.Now()); };
+    cbb.apply_fragment = [this](const sync::PeerFragmentUpdate& u) {
+      sync::ApplyFragmentUpdate(u, defrag_b_, clock_.Now());
+    };
     auto rb = sync::Replicator::Create(ro, std::move(cbb), clock_);
     if (!rb.ok()) return rb.status();
     rep_a_ = std::move(*ra);
@@ -63,6 +72,11 @@ class SyncPair::Impl {
         auto e = a_.events().Pop();
         if (!e) break;
         rep_a_->Publish(*e);
+        ++n;
+      }
+      DefragEvent fe;
+      while (n < 512 && defrag_a_.PopEvent(&fe)) {
+        rep_a_->PublishFragment(fe);
         ++n;
       }
       rep_a_->Flush();
@@ -94,6 +108,8 @@ class SyncPair::Impl {
  private:
   ConntrackEngine& a_;
   ConntrackEngine& b_;
+  Defragmenter& defrag_a_;
+  Defragmenter& defrag_b_;
   const Clock& clock_;
   sync::ExternalCache external_;
   asio::io_context io_;
@@ -101,7 +117,7 @@ class SyncPair::Impl {
   std::unique_ptr<sync::Replicator> rep_a_, rep_b_;
 };
 
-absl::StatusOr<std::unique_ptr<SyncPair>> SyncPair::Create(ConntrackEngine& a, ConntrackEngine& b,
+absl::StatusOr<std::unique_ptr<SyncPair>> SyncPair::Create(Pipeline& a, Pipeline& b,
                                                            const Clock& clock) {
   auto impl = std::make_unique<Impl>(a, b, clock);
   if (absl::Status s = impl->Init(); !s.ok()) return s;

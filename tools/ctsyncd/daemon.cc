@@ -27,6 +27,7 @@
 #include "storage/flow_store.h"
 #include "storage/restore.h"
 #include "sync/external_apply.h"
+#include "sync/fragment_update_codec.h"
 #include "sync/link_set.h"
 #include "sync/replicator.h"
 #include "sync/udp_channel.h"
@@ -172,6 +173,11 @@ absl::Status Daemon::Impl::Init() {
   po.ipv6_forwarding = cfg.ipv6_forwarding;
   po.seed = co.hash_seed;
   po.emit_unresolved = true;
+  // With peers, fragment queues are replicated too (DrainEvents), so a peer promoted in
+  // the middle of a fragmented datagram can still reassemble it. DrainEvents empties the
+  // record every millisecond; the bound only matters if the sync thread stalls (8192
+  // events: about 12 MiB of 1500-byte frames).
+  if (!cfg.sync_links.empty()) po.defrag.export_capacity = 8192;
   pipeline = std::make_unique<Pipeline>(po, topo, engine.get(), nat.get());
   if (!cfg.rules_v4.empty()) {
     ASSIGN_OR_RETURN(auto rs, LoadRules(cfg.rules_v4, Family::kIpv4));
@@ -336,6 +342,9 @@ absl::Status Daemon::Impl::Init() {
     cb.dump = [this](uint64_t* cursor, size_t max, std::vector<FlowEvent>* out) {
       return OnDatapath([&] { return DumpChunk(cursor, max, out); });
     };
+    cb.apply_fragment = [this](const sync::PeerFragmentUpdate& u) {
+      loop->Post([this, u] { sync::ApplyFragmentUpdate(u, pipeline->defragmenter(), clock.Now()); });
+    };
     cb.peer_event = [this](const sync::PeerEvent& e) {
       static const char* kNames[] = {"joined", "restarted", "dead", "recovered", "resync done"};
       log.Info(absl::StrFormat("peer %u %s", e.node_id, kNames[static_cast<int>(e.kind)]));
@@ -377,6 +386,15 @@ void Daemon::Impl::DrainEvents() {
     events_published += local.size();
     asio::post(sync_io, [this, l = std::move(local)] {
       for (const FlowEvent& e : l) replicator->Publish(e);
+    });
+  }
+  // Fragment queues of this node's reassembler (a peer's imported fragments record none).
+  std::vector<DefragEvent> frags;
+  DefragEvent fe;
+  while (frags.size() < 4096 && pipeline->defragmenter().PopEvent(&fe)) frags.push_back(std::move(fe));
+  if (replicator && !frags.empty()) {
+    asio::post(sync_io, [this, f = std::move(frags)] {
+      for (const DefragEvent& e : f) replicator->PublishFragment(e);
     });
   }
 }
@@ -549,6 +567,8 @@ std::string Daemon::Impl::Metrics() {
     ConntrackStats stats;
     PipelineCounters pc;
     DatapathLoopCounters lc;
+    DefragCounters dc;
+    size_t defrag_queues = 0, defrag_memory = 0;
     size_t events_dropped = 0;
   };
   Snap s = OnDatapath([this] {
@@ -563,6 +583,9 @@ std::string Daemon::Impl::Metrics() {
     s.stats = engine->stats();
     s.pc = pipeline->counters();
     s.lc = loop->counters();
+    s.dc = pipeline->defragmenter().counters();
+    s.defrag_queues = pipeline->defragmenter().queue_count();
+    s.defrag_memory = pipeline->defragmenter().memory_used();
     s.events_dropped = engine->events().dropped();
     return s;
   });
@@ -581,6 +604,13 @@ std::string Daemon::Impl::Metrics() {
   absl::StrAppend(&out, PromLine("ctsync_pipeline_total", "counter=\"" #name "\"", s.pc.name));
   CTSYNC_PIPELINE_COUNTERS(CTSYNC_PROM)
 #undef CTSYNC_PROM
+  // Reassembly, learnt (peer) fragment queues included.
+  absl::StrAppend(&out, "# TYPE ctsync_defrag_total counter\n");
+  s.dc.ForEach([&](const char* name, uint64_t v) {
+    absl::StrAppend(&out, PromLine("ctsync_defrag_total", absl::StrCat("counter=\"", name, "\""), v));
+  });
+  absl::StrAppend(&out, PromLine("ctsync_defrag_queues", "", s.defrag_queues));
+  absl::StrAppend(&out, PromLine("ctsync_defrag_memory_bytes", "", s.defrag_memory));
   absl::StrAppend(&out, PromLine("ctsync_events_dropped_total", "", s.events_dropped));
   absl::StrAppend(&out, PromLine("ctsync_events_published_total", "", events_published.load()));
   absl::StrAppend(&out, PromLine("ctsync_promotions_total", "", promotions.load()));
