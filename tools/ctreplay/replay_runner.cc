@@ -327,8 +327,10 @@ struct ReplayNode {
   std::unique_ptr<Pipeline> pipeline;
   ProbeObserver probes;
 
+  // `replicates`: the node's events feed the sync pair (an event ring sized for the
+  // scenario: a prefilled table announces every entry before the first packet).
   static absl::StatusOr<std::unique_ptr<ReplayNode>> Create(const Scenario& sc, uint64_t seed,
-                                                            size_t event_ring, Nanos now) {
+                                                            bool replicates, Nanos now) {
     auto n = std::make_unique<ReplayNode>();
     ConntrackSettings settings;
     if (sc.expected && sc.expected->contains("prefill_count")) {
@@ -337,9 +339,19 @@ struct ReplayNode {
       settings.nf_conntrack_buckets = settings.nf_conntrack_max;
     }
     if (absl::Status s = settings.SetAll(sc.sysctls); !s.ok()) return s;
+    // Sized, not a fixed 1M: every failover point builds two engines, and a ring's slots are
+    // written when it is made.
+    size_t event_ring = 0;
+    if (replicates) {
+      event_ring = size_t{1} << 16;
+      if (sc.prefill) {
+        event_ring += static_cast<size_t>(
+            sc.prefill->count ? *sc.prefill->count : settings.nf_conntrack_max);
+      }
+    }
     // A node that replicates (event ring) also replicates its fragment queues.
     auto e = BuildReplayEngine(settings, seed, event_ring, now, {sc.ruleset_v4, "ruleset_v4"},
-                               {sc.ruleset_v6, "ruleset_v6"}, event_ring > 0 ? 4096 : 0);
+                               {sc.ruleset_v6, "ruleset_v6"}, replicates ? 4096 : 0);
     if (!e.ok()) return e.status();
     n->ct = std::move(e->ct);
     n->nat = std::move(e->nat);
@@ -441,7 +453,7 @@ json Document(const Scenario& sc, const ConntrackEngine& ct, size_t prefill_coun
 
 absl::StatusOr<json> ReplayScenario(const Scenario& sc, const ReplayOptions& options) {
   Nanos now = 1000 * kNanosPerSecond;
-  auto node = ReplayNode::Create(sc, options.seed, 0, now);
+  auto node = ReplayNode::Create(sc, options.seed, /*replicates=*/false, now);
   if (!node.ok()) return node.status();
   size_t prefill_count = 0;
   if (sc.prefill) {
@@ -460,9 +472,9 @@ absl::StatusOr<json> ReplayScenario(const Scenario& sc, const ReplayOptions& opt
 absl::StatusOr<json> ReplayScenarioWithFailover(const Scenario& sc, const ReplayOptions& options,
                                                 int failover_at) {
   ManualClock clock(1000 * kNanosPerSecond);
-  auto a = ReplayNode::Create(sc, options.seed, 1 << 20, clock.Now());
+  auto a = ReplayNode::Create(sc, options.seed, /*replicates=*/true, clock.Now());
   if (!a.ok()) return a.status();
-  auto b = ReplayNode::Create(sc, options.seed + 1, 1 << 20, clock.Now());
+  auto b = ReplayNode::Create(sc, options.seed + 1, /*replicates=*/true, clock.Now());
   if (!b.ok()) return b.status();
   auto pair = SyncPair::Create(*(*a)->pipeline, *(*b)->pipeline, clock);
   if (!pair.ok()) return pair.status();
