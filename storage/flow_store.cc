@@ -87,8 +87,11 @@ absl::StatusOr<std::unique_ptr<FlowStore>> FlowStore::Create(const FlowStoreOpti
 FlowStore::FlowStore(const FlowStoreOptions& options, internal::StoreDb db)
     : options_(options), db_(std::move(db)) {
   writer_ = std::thread([this] { WriterLoop(); });
-  if (options_.snapshot_interval > 0 && !options_.snapshot_root.empty())
-    scheduler_ = std::thread([this] { SchedulerLoop(); });
+  if (options_.snapshot_interval > 0 && !options_.snapshot_root.empty()) {
+    // The first deadline counts from now, not from when the thread gets to run.
+    const Nanos first = options_.clock->Now() + options_.snapshot_interval;
+    scheduler_ = std::thread([this, first] { SchedulerLoop(first); });
+  }
 }
 
 FlowStore::~FlowStore() { (void)Close(); }
@@ -522,8 +525,7 @@ absl::StatusOr<SnapshotInfo> FlowStore::TakeSnapshot(const std::string& reason) 
   return info;
 }
 
-void FlowStore::SchedulerLoop() {
-  Nanos next = options_.clock->Now() + options_.snapshot_interval;
+void FlowStore::SchedulerLoop(Nanos next) {
   std::unique_lock<std::mutex> lock(sched_mu_);
   while (!sched_stop_) {
     // Polls the injected clock so a manual clock drives the schedule in tests.

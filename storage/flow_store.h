@@ -140,7 +140,7 @@ class FlowStore {
   struct Op;
   FlowStore(const FlowStoreOptions& options, internal::StoreDb db);
   void WriterLoop();
-  void SchedulerLoop();
+  void SchedulerLoop(Nanos first_deadline);
   void WriteOps(std::vector<Op>& ops);
   absl::Status SyncWal();
   // A new slot at the tail of the queue, or nullptr (counted, rewrite marked) when full.
