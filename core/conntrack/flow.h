@@ -68,8 +68,6 @@ struct Flow {
   // tuple[kOriginal] is what the first packet carried; tuple[kReply] is what a reply
   // carries, so it holds the NAT translation (kernel: tuplehash[IP_CT_DIR_REPLY]).
   Tuple tuple[2];
-  // table-owned: next entry in each tuple's hash chain, encoded as (index << 1) | direction.
-  uint32_t hash_next[2] = {kNoFlow, kNoFlow};
   uint16_t zone = 0;  // conntrack zone (CT --zone); part of the lookup key
   // Expectations and child (RELATED) flows that hold this flow; conntrack prints
   // use = 1 + this.

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <new>
 #include <type_traits>
@@ -63,6 +64,7 @@ Flow* NewSlab(size_t count) {
   return p;
 }
 
+// Also the chain links: kNoFlow is "end of chain" in both.
 uint32_t* NewBuckets(size_t count) {
   uint32_t* p = static_cast<uint32_t*>(AllocateHuge(count * sizeof(uint32_t)));
   std::fill(p, p + count, kNoFlow);
@@ -80,6 +82,9 @@ FlowTable::FlowTable(const FlowTableOptions& options, Nanos now)
     : options_(options),
       slab_(NewSlab(options.max_flows)),
       buckets_(NewBuckets(options.buckets)),
+      links_(NewBuckets(2 * options.max_flows)),
+      node_bits_(static_cast<uint32_t>(std::bit_width(2 * options.max_flows))),
+      node_mask_(static_cast<uint32_t>((uint64_t{1} << node_bits_) - 1)),
       wheel_(&slab_[0].timer, sizeof(Flow), static_cast<uint32_t>(options.max_flows), now) {}
 
 uint64_t FlowTable::Hash(const Tuple& t, uint16_t zone) const {
@@ -106,74 +111,87 @@ size_t FlowTable::BucketOfNode(FlowIndex idx, Direction d) const {
   return BucketOf(Hash(f.tuple_of(d), f.zone));
 }
 
-void FlowTable::LinkNode(FlowIndex idx, Direction d, size_t bucket) {
-  slab_[idx].hash_next[static_cast<int>(d)] = buckets_[bucket];
-  buckets_[bucket] = Node(idx, d);
+void FlowTable::LinkNode(FlowIndex idx, Direction d, uint64_t hash, size_t bucket) {
+  const uint32_t node = Node(idx, d);
+  links_[node] = buckets_[bucket];
+  buckets_[bucket] = Tag(hash) | node;
 }
 
 void FlowTable::UnlinkNode(FlowIndex idx, Direction d, size_t bucket) {
-  Flow& f = slab_[idx];
   const uint32_t target = Node(idx, d);
   uint32_t* link = &buckets_[bucket];
   while (*link != kNoFlow) {
-    if (*link == target) {
-      *link = f.hash_next[static_cast<int>(d)];
-      f.hash_next[static_cast<int>(d)] = kNoFlow;
+    if (NodeOf(*link) == target) {
+      *link = links_[target];
+      links_[target] = kNoFlow;
       return;
     }
-    link = &slab_[*link >> 1].hash_next[*link & 1];
+    link = &links_[NodeOf(*link)];
   }
 }
 
 FlowLookup FlowTable::Find(const Tuple& tuple, uint16_t zone) const {
-  return FindInBucket(BucketOf(Hash(tuple, zone)), tuple, zone);
+  const uint64_t hash = Hash(tuple, zone);
+  return FindInChain(buckets_[BucketOf(hash)], Tag(hash), tuple, zone);
 }
 
 void FlowTable::FindBatch(absl::Span<const Tuple> tuples, absl::Span<const uint16_t> zones,
                           absl::Span<FlowLookup> out) const {
   // Stages over a group of keys, each stage issuing the next memory access of every key
-  // before using any of them: bucket heads, then chain entries one round per chain step,
-  // so the misses of different keys overlap instead of queueing behind each other.
+  // before using any of them: bucket heads, then one chain step per round (the entry when
+  // the link's tag matches, else the next link), so the misses of different keys overlap
+  // instead of queueing behind each other.
   constexpr size_t kGroup = 16;
-  uint32_t node[kGroup];
+  uint32_t link[kGroup];
+  uint32_t tag[kGroup];
   const bool one_zone = zones.size() == 1;
-  auto prefetch_node = [this](uint32_t n) {
-    const Flow* f = &slab_[n >> 1];
-    __builtin_prefetch(&f->tuple[n & 1]);
-    __builtin_prefetch(&f->zone);
+  auto prefetch_step = [this](uint32_t l, uint32_t t) {
+    const uint32_t node = NodeOf(l);
+    if (TagOf(l) == t) {
+      const Flow* f = &slab_[node >> 1];
+      __builtin_prefetch(&f->tuple[node & 1]);
+      __builtin_prefetch(&f->zone);
+    } else {
+      __builtin_prefetch(&links_[node]);
+    }
   };
   for (size_t base = 0; base < tuples.size(); base += kGroup) {
     const size_t n = std::min(kGroup, tuples.size() - base);
     for (size_t i = 0; i < n; ++i) {
       const uint16_t zone = one_zone ? zones[0] : zones[base + i];
-      const size_t b = BucketOf(Hash(tuples[base + i], zone));
-      node[i] = b;  // bucket index for now
+      const uint64_t hash = Hash(tuples[base + i], zone);
+      const size_t b = BucketOf(hash);
+      link[i] = static_cast<uint32_t>(b);  // bucket index for now
+      tag[i] = Tag(hash);
       __builtin_prefetch(&buckets_[b]);
     }
     for (size_t i = 0; i < n; ++i) {
-      node[i] = buckets_[node[i]];
-      if (node[i] != kNoFlow) prefetch_node(node[i]);
+      link[i] = buckets_[link[i]];
+      if (link[i] != kNoFlow) prefetch_step(link[i], tag[i]);
     }
     size_t pending = n;
     for (size_t i = 0; i < n; ++i) out[base + i] = FlowLookup{};
     while (pending > 0) {
       pending = 0;
       for (size_t i = 0; i < n; ++i) {
-        if (node[i] == kNoFlow) continue;
-        const uint16_t zone = one_zone ? zones[0] : zones[base + i];
-        const Flow& f = slab_[node[i] >> 1];
-        const int d = node[i] & 1;
-        if (f.zone == zone && f.tuple[d] == tuples[base + i]) {
-          out[base + i] = {node[i] >> 1, static_cast<Direction>(d)};
-          // The caller updates timeout and counters next: start fetching those lines.
-          __builtin_prefetch(&f.expires, 1);
-          __builtin_prefetch(&f.counters[1], 1);
-          node[i] = kNoFlow;
-          continue;
+        if (link[i] == kNoFlow) continue;
+        const uint32_t node = NodeOf(link[i]);
+        if (TagOf(link[i]) == tag[i]) {
+          const uint16_t zone = one_zone ? zones[0] : zones[base + i];
+          const Flow& f = slab_[node >> 1];
+          const int d = node & 1;
+          if (f.zone == zone && f.tuple[d] == tuples[base + i]) {
+            out[base + i] = {node >> 1, static_cast<Direction>(d)};
+            // The caller updates timeout and counters next: start fetching those lines.
+            __builtin_prefetch(&f.expires, 1);
+            __builtin_prefetch(&f.counters[1], 1);
+            link[i] = kNoFlow;
+            continue;
+          }
         }
-        node[i] = f.hash_next[d];
-        if (node[i] != kNoFlow) {
-          prefetch_node(node[i]);
+        link[i] = links_[node];
+        if (link[i] != kNoFlow) {
+          prefetch_step(link[i], tag[i]);
           ++pending;
         }
       }
@@ -181,14 +199,16 @@ void FlowTable::FindBatch(absl::Span<const Tuple> tuples, absl::Span<const uint1
   }
 }
 
-FlowLookup FlowTable::FindInBucket(size_t bucket, const Tuple& tuple, uint16_t zone) const {
-  uint32_t node = buckets_[bucket];
-  while (node != kNoFlow) {
-    const FlowIndex idx = node >> 1;
-    const int d = node & 1;
-    const Flow& f = slab_[idx];
-    if (f.zone == zone && f.tuple[d] == tuple) return {idx, static_cast<Direction>(d)};
-    node = f.hash_next[d];
+FlowLookup FlowTable::FindInChain(uint32_t link, uint32_t tag, const Tuple& tuple,
+                                  uint16_t zone) const {
+  while (link != kNoFlow) {
+    const uint32_t node = NodeOf(link);
+    if (TagOf(link) == tag) {
+      const Flow& f = slab_[node >> 1];
+      if (f.zone == zone && f.tuple[node & 1] == tuple)
+        return {node >> 1, static_cast<Direction>(node & 1)};
+    }
+    link = links_[node];
   }
   return {};
 }
@@ -202,7 +222,7 @@ FlowIndex FlowTable::Allocate(const Tuple& original, uint16_t zone, Nanos now,
   FlowIndex idx;
   if (free_head_ != kNoFlow) {
     idx = free_head_;
-    free_head_ = slab_[idx].hash_next[0];
+    free_head_ = links_[Node(idx, Direction::kOriginal)];
   } else {
     idx = high_water_++;
   }
@@ -224,18 +244,21 @@ absl::Status FlowTable::Confirm(FlowIndex idx) {
   Flow& f = slab_[idx];
   // __nf_conntrack_confirm refuses the insert when either tuple is already in the table.
   // Both buckets are fetched before either chain is walked, so the two misses overlap.
+  uint64_t hash[2];
   size_t bucket[2];
   for (int d = 0; d < 2; ++d) {
-    bucket[d] = BucketOfNode(idx, static_cast<Direction>(d));
+    hash[d] = Hash(f.tuple[d], f.zone);
+    bucket[d] = BucketOf(hash[d]);
     __builtin_prefetch(&buckets_[bucket[d]], 1);
   }
   for (int d = 0; d < 2; ++d) {
     const Tuple& key = f.tuple[d];
+    const uint32_t tag = Tag(hash[d]);
     size_t chain_len = 0;
-    for (uint32_t node = buckets_[bucket[d]]; node != kNoFlow;
-         node = slab_[node >> 1].hash_next[node & 1]) {
-      const Flow& other = slab_[node >> 1];
-      if (other.zone == f.zone && other.tuple[node & 1] == key) {
+    for (uint32_t link = buckets_[bucket[d]]; link != kNoFlow; link = links_[NodeOf(link)]) {
+      const uint32_t node = NodeOf(link);
+      if (TagOf(link) == tag && slab_[node >> 1].zone == f.zone &&
+          slab_[node >> 1].tuple[node & 1] == key) {
         return absl::AlreadyExistsError(absl::StrCat("flow ", idx, ": ",
                                                      d == 0 ? "original" : "reply",
                                                      " tuple clashes with flow ", node >> 1));
@@ -249,8 +272,8 @@ absl::Status FlowTable::Confirm(FlowIndex idx) {
       }
     }
   }
-  LinkNode(idx, Direction::kOriginal, bucket[0]);
-  LinkNode(idx, Direction::kReply, bucket[1]);
+  LinkNode(idx, Direction::kOriginal, hash[0], bucket[0]);
+  LinkNode(idx, Direction::kReply, hash[1], bucket[1]);
   f.status |= kIpsConfirmed;
   f.slot = FlowSlot::kConfirmed;
   ++confirmed_;
@@ -261,7 +284,7 @@ absl::Status FlowTable::Confirm(FlowIndex idx) {
 void FlowTable::Free(FlowIndex idx) {
   Flow& f = slab_[idx];
   f.slot = FlowSlot::kFree;
-  f.hash_next[0] = free_head_;
+  links_[Node(idx, Direction::kOriginal)] = free_head_;
   free_head_ = idx;
   --used_;
   if (!seq_adjust_.empty()) seq_adjust_.erase(idx);
@@ -345,9 +368,8 @@ bool FlowTable::EarlyDrop(uint64_t hash, Nanos now, DestroyFn on_destroy) {
     // Collect first: freeing a flow unlinks its other node, which may be in this chain.
     absl::InlinedVector<FlowIndex, 16> expired;
     absl::InlinedVector<FlowIndex, 16> victims;
-    for (uint32_t node = buckets_[bucket]; node != kNoFlow;
-         node = slab_[node >> 1].hash_next[node & 1]) {
-      const FlowIndex idx = node >> 1;
+    for (uint32_t link = buckets_[bucket]; link != kNoFlow; link = links_[NodeOf(link)]) {
+      const FlowIndex idx = NodeOf(link) >> 1;
       const Flow& f = slab_[idx];
       absl::InlinedVector<FlowIndex, 16>* list = &victims;
       if (f.expires <= now) {
@@ -393,7 +415,7 @@ const SeqAdjust* FlowTable::seq_adjust(FlowIndex idx) const {
 }
 
 size_t FlowTable::BytesPerFlow() const {
-  return sizeof(Flow) +
+  return sizeof(Flow) + 2 * sizeof(uint32_t) +
          (options_.buckets * sizeof(uint32_t) + options_.max_flows - 1) / options_.max_flows;
 }
 

@@ -15,8 +15,8 @@
 //   Expire()    -> frees confirmed entries whose `expires` has passed.
 // The table never changes a confirmed flow's tuples: to re-key one, Remove and re-insert.
 //
-// Memory (1M flows, buckets = max): sizeof(Flow) 232 (timer links included) + 4 bytes of
-// bucket. The slab and the buckets are allocated once by Create (on transparent huge pages
+// Memory (1M flows, buckets = max): sizeof(Flow) 232 (timer links included) + 8 bytes of
+// chain links + 4 bytes of bucket. The slab and the buckets are allocated once by Create (on transparent huge pages
 // where the system allows, to spare TLB misses); nothing grows or rehashes later.
 #pragma once
 
@@ -152,7 +152,15 @@ class FlowTable {
   uint64_t Hash(const Tuple& t, uint16_t zone) const;
   size_t BucketOf(uint64_t hash) const;
   size_t BucketOfNode(FlowIndex idx, Direction d) const;
-  void LinkNode(FlowIndex idx, Direction d, size_t bucket);
+  // A chain link: the next node, with the low bits of that node's hash above it (its tag),
+  // so a walk skips entries whose tag differs without touching them: in a big table every
+  // entry visited is a cache miss, and most chain entries are not the one looked for.
+  uint32_t Tag(uint64_t hash) const {
+    return static_cast<uint32_t>(uint64_t{static_cast<uint32_t>(hash)} << node_bits_);
+  }
+  uint32_t TagOf(uint32_t link) const { return link & ~node_mask_; }
+  uint32_t NodeOf(uint32_t link) const { return link & node_mask_; }
+  void LinkNode(FlowIndex idx, Direction d, uint64_t hash, size_t bucket);
   void UnlinkNode(FlowIndex idx, Direction d, size_t bucket);
   void RemoveConfirmed(FlowIndex idx, size_t orig_bucket, size_t reply_bucket);
   void Free(FlowIndex idx);
@@ -162,15 +170,20 @@ class FlowTable {
   struct SlabDeleter {
     void operator()(void* p) const;
   };
-  FlowLookup FindInBucket(size_t bucket, const Tuple& tuple, uint16_t zone) const;
+  FlowLookup FindInChain(uint32_t link, uint32_t tag, const Tuple& tuple, uint16_t zone) const;
 
   FlowTableOptions options_;
   std::unique_ptr<Flow[], SlabDeleter> slab_;  // huge-page aligned
-  std::unique_ptr<uint32_t[], SlabDeleter> buckets_;
+  std::unique_ptr<uint32_t[], SlabDeleter> buckets_;  // head link of each chain
+  // Per node (index << 1 | direction): the link to the next node of its chain. A node's
+  // bits fit under node_mask_ and never make up kNoFlow, which ends a chain.
+  std::unique_ptr<uint32_t[], SlabDeleter> links_;
+  uint32_t node_bits_;
+  uint32_t node_mask_;
   TimerWheel wheel_;
   absl::flat_hash_map<FlowIndex, SeqAdjust> seq_adjust_;
   absl::flat_hash_map<FlowIndex, FtpLineState> ftp_state_;
-  FlowIndex free_head_ = kNoFlow;  // free entries chained through hash_next[0]
+  FlowIndex free_head_ = kNoFlow;  // free entries chained through their kOriginal link
   FlowIndex high_water_ = 0;       // slab entries below this have been used at least once
   size_t used_ = 0;
   size_t confirmed_ = 0;

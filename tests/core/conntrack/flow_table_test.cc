@@ -195,6 +195,40 @@ TEST_F(FlowTableTest, RemoveUnhashesBothTuplesAndReusesSlot) {
   EXPECT_EQ(table_->Expire(now_, 100, Record()), 2u);
 }
 
+TEST_F(FlowTableTest, LongSharedChainFindsEveryNodeAfterRemovals) {
+  // One bucket: every lookup walks past nodes of other flows (skipped on their link's tag)
+  // and unlinking happens at the head, in the middle and at the tail.
+  Make(64, 1);
+  std::vector<Tuple> tuples;
+  std::vector<FlowIndex> idx;
+  for (uint16_t p = 1; p <= 30; ++p) {
+    tuples.push_back(Udp(kLan, p, kWan, 9));
+    idx.push_back(Add(tuples.back(), 30 * kSec));
+  }
+  for (size_t i : {29u, 14u, 0u, 15u}) table_->Remove(idx[i]);
+  std::vector<Tuple> keys;
+  for (const Tuple& t : tuples) {
+    keys.push_back(t);
+    keys.push_back(Reverse(t));
+  }
+  std::vector<FlowLookup> batch(keys.size());
+  table_->FindBatch(keys, std::vector<uint16_t>{0}, absl::MakeSpan(batch));
+  for (size_t k = 0; k < keys.size(); ++k) {
+    const size_t i = k / 2;
+    const bool removed = i == 29 || i == 14 || i == 0 || i == 15;
+    const FlowLookup one = table_->Find(keys[k], 0);
+    EXPECT_EQ(one.found(), !removed) << k;
+    EXPECT_EQ(batch[k].found(), !removed) << k;
+    if (removed) continue;
+    EXPECT_EQ(one.idx, idx[i]);
+    EXPECT_EQ(batch[k].idx, idx[i]);
+    EXPECT_EQ(one.dir, k % 2 ? Direction::kReply : Direction::kOriginal);
+    EXPECT_EQ(batch[k].dir, one.dir);
+  }
+  EXPECT_FALSE(table_->Find(Udp(kLan, 31, kWan, 9), 0).found());
+  EXPECT_FALSE(table_->Find(tuples[1], 1).found());  // same tuple, other zone
+}
+
 TEST_F(FlowTableTest, ExpireHonoursDeadlinesAndBudget) {
   Make(64, 16);
   std::vector<FlowIndex> idx;
