@@ -64,8 +64,8 @@ Flow* NewSlab(size_t count) {
   return p;
 }
 
-// Also the chain links: kNoFlow is "end of chain" in both.
-uint32_t* NewBuckets(size_t count) {
+// Bucket heads and chain links alike start as kNoFlow, "end of chain".
+uint32_t* NewLinks(size_t count) {
   uint32_t* p = static_cast<uint32_t*>(AllocateHuge(count * sizeof(uint32_t)));
   std::fill(p, p + count, kNoFlow);
   return p;
@@ -81,8 +81,8 @@ void FlowTable::SlabDeleter::operator()(void* p) const {
 FlowTable::FlowTable(const FlowTableOptions& options, Nanos now)
     : options_(options),
       slab_(NewSlab(options.max_flows)),
-      buckets_(NewBuckets(options.buckets)),
-      links_(NewBuckets(2 * options.max_flows)),
+      buckets_(NewLinks(options.buckets)),
+      links_(NewLinks(2 * options.max_flows)),
       node_bits_(static_cast<uint32_t>(std::bit_width(2 * options.max_flows))),
       node_mask_(static_cast<uint32_t>((uint64_t{1} << node_bits_) - 1)),
       wheel_(&slab_[0].timer, sizeof(Flow), static_cast<uint32_t>(options.max_flows), now) {}
@@ -176,18 +176,14 @@ void FlowTable::FindBatch(absl::Span<const Tuple> tuples, absl::Span<const uint1
       for (size_t i = 0; i < n; ++i) {
         if (link[i] == kNoFlow) continue;
         const uint32_t node = NodeOf(link[i]);
-        if (TagOf(link[i]) == tag[i]) {
-          const uint16_t zone = one_zone ? zones[0] : zones[base + i];
-          const Flow& f = slab_[node >> 1];
-          const int d = node & 1;
-          if (f.zone == zone && f.tuple[d] == tuples[base + i]) {
-            out[base + i] = {node >> 1, static_cast<Direction>(d)};
-            // The caller updates timeout and counters next: start fetching those lines.
-            __builtin_prefetch(&f.expires, 1);
-            __builtin_prefetch(&f.counters[1], 1);
-            link[i] = kNoFlow;
-            continue;
-          }
+        const uint16_t zone = one_zone ? zones[0] : zones[base + i];
+        if (Holds(link[i], tag[i], tuples[base + i], zone)) {
+          out[base + i] = {node >> 1, static_cast<Direction>(node & 1)};
+          // The caller updates timeout and counters next: start fetching those lines.
+          __builtin_prefetch(&slab_[node >> 1].expires, 1);
+          __builtin_prefetch(&slab_[node >> 1].counters[1], 1);
+          link[i] = kNoFlow;
+          continue;
         }
         link[i] = links_[node];
         if (link[i] != kNoFlow) {
@@ -201,14 +197,9 @@ void FlowTable::FindBatch(absl::Span<const Tuple> tuples, absl::Span<const uint1
 
 FlowLookup FlowTable::FindInChain(uint32_t link, uint32_t tag, const Tuple& tuple,
                                   uint16_t zone) const {
-  while (link != kNoFlow) {
-    const uint32_t node = NodeOf(link);
-    if (TagOf(link) == tag) {
-      const Flow& f = slab_[node >> 1];
-      if (f.zone == zone && f.tuple[node & 1] == tuple)
-        return {node >> 1, static_cast<Direction>(node & 1)};
-    }
-    link = links_[node];
+  for (; link != kNoFlow; link = links_[NodeOf(link)]) {
+    if (Holds(link, tag, tuple, zone))
+      return {NodeOf(link) >> 1, static_cast<Direction>(NodeOf(link) & 1)};
   }
   return {};
 }
@@ -256,12 +247,11 @@ absl::Status FlowTable::Confirm(FlowIndex idx) {
     const uint32_t tag = Tag(hash[d]);
     size_t chain_len = 0;
     for (uint32_t link = buckets_[bucket[d]]; link != kNoFlow; link = links_[NodeOf(link)]) {
-      const uint32_t node = NodeOf(link);
-      if (TagOf(link) == tag && slab_[node >> 1].zone == f.zone &&
-          slab_[node >> 1].tuple[node & 1] == key) {
+      if (Holds(link, tag, key, f.zone)) {
         return absl::AlreadyExistsError(absl::StrCat("flow ", idx, ": ",
                                                      d == 0 ? "original" : "reply",
-                                                     " tuple clashes with flow ", node >> 1));
+                                                     " tuple clashes with flow ",
+                                                     NodeOf(link) >> 1));
       }
       // The kernel refuses to grow a chain past a (randomised) 8..72 entries: such chains
       // only come from hash flooding. We use the fixed upper bound.

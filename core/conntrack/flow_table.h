@@ -16,8 +16,9 @@
 // The table never changes a confirmed flow's tuples: to re-key one, Remove and re-insert.
 //
 // Memory (1M flows, buckets = max): sizeof(Flow) 232 (timer links included) + 8 bytes of
-// chain links + 4 bytes of bucket. The slab and the buckets are allocated once by Create (on transparent huge pages
-// where the system allows, to spare TLB misses); nothing grows or rehashes later.
+// chain links + 4 bytes of bucket. The slab, links and buckets are allocated once by Create
+// (on transparent huge pages where the system allows, to spare TLB misses); nothing grows or
+// rehashes later.
 #pragma once
 
 #include <cstddef>
@@ -160,6 +161,14 @@ class FlowTable {
   }
   uint32_t TagOf(uint32_t link) const { return link & ~node_mask_; }
   uint32_t NodeOf(uint32_t link) const { return link & node_mask_; }
+  // Whether the node `link` points to is `tuple` in `zone`; the entry is read only when the
+  // tags agree.
+  bool Holds(uint32_t link, uint32_t tag, const Tuple& tuple, uint16_t zone) const {
+    if (TagOf(link) != tag) return false;
+    const uint32_t node = NodeOf(link);
+    const Flow& f = slab_[node >> 1];
+    return f.zone == zone && f.tuple[node & 1] == tuple;
+  }
   void LinkNode(FlowIndex idx, Direction d, uint64_t hash, size_t bucket);
   void UnlinkNode(FlowIndex idx, Direction d, size_t bucket);
   void RemoveConfirmed(FlowIndex idx, size_t orig_bucket, size_t reply_bucket);
