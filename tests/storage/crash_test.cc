@@ -15,8 +15,10 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "gtest/gtest.h"
@@ -57,7 +59,11 @@ TEST(CrashWriterChild, Run) {
     if (::write(fd, &n, sizeof(n)) != sizeof(n)) ::_exit(4);
   };
   auto store = FlowStore::Create(o);
-  if (!store.ok()) ::_exit(3);
+  if (!store.ok()) {
+    std::fprintf(stderr, "open: %s\n", store.status().ToString().c_str());
+    std::fflush(stderr);
+    ::_exit(3);
+  }
   for (uint32_t i = 0;; ++i) {
     const Nanos now = SystemClock::Get().Now();
     const FlowEvent e =
@@ -66,9 +72,34 @@ TEST(CrashWriterChild, Run) {
     if (i % 4000 == 3999) {
       const uint64_t marker = kSnapshotMarker | i;
       if (::write(fd, &marker, sizeof(marker)) != sizeof(marker)) ::_exit(4);
-      if (!(*store)->TakeSnapshot("command").ok()) ::_exit(5);
+      if (auto snap = (*store)->TakeSnapshot("command"); !snap.ok()) {
+        std::fprintf(stderr, "snapshot: %s\n", snap.status().ToString().c_str());
+        std::fflush(stderr);
+        ::_exit(5);
+      }
     }
   }
+}
+
+std::string DescribeExit(int status) {
+  if (WIFEXITED(status)) {
+    switch (WEXITSTATUS(status)) {
+      case 3: return "exit 3 (the store did not open)";
+      case 4: return "exit 4 (the pipe write failed)";
+      case 5: return "exit 5 (a snapshot failed)";
+      default: return "exit " + std::to_string(WEXITSTATUS(status));
+    }
+  }
+  if (WIFSIGNALED(status)) return "signal " + std::to_string(WTERMSIG(status));
+  return "status " + std::to_string(status);
+}
+
+std::string TailOf(const std::string& path, size_t max) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  return s.size() > max ? s.substr(s.size() - max) : s;
 }
 
 struct Acked {
@@ -90,13 +121,16 @@ TEST(CrashTest, KillWriterAtRandomPointsLosesNothingAcknowledged) {
     int fds[2];
     ASSERT_EQ(::pipe(fds), 0);
     const uint32_t base = static_cast<uint32_t>(round) * 1'000'000;
+    const std::string child_log = dir.path() + "/writer.log";
     const pid_t pid = ::fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
       ::close(fds[0]);
-      const int null_fd = ::open("/dev/null", O_WRONLY);
-      ::dup2(null_fd, 1);
-      ::dup2(null_fd, 2);
+      // The child's output goes to a file the parent shows if the child dies on its own
+      // (a sanitizer report, a failed snapshot).
+      const int log_fd = ::open(child_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(log_fd, 1);
+      ::dup2(log_fd, 2);
       ::setenv(kDirEnv, dir.path().c_str(), 1);
       ::setenv(kFdEnv, std::to_string(fds[1]).c_str(), 1);
       ::setenv(kBaseEnv, std::to_string(base).c_str(), 1);
@@ -127,7 +161,12 @@ TEST(CrashTest, KillWriterAtRandomPointsLosesNothingAcknowledged) {
         if (!in_snapshot && committed >= kill_after) break;
       }
     }
-    ASSERT_TRUE(child_alive) << "writer exited on its own";
+    if (!child_alive) {
+      int status = 0;
+      ::waitpid(pid, &status, 0);
+      FAIL() << "writer exited on its own: " << DescribeExit(status) << "\n"
+             << TailOf(child_log, 4000);
+    }
     ::kill(pid, SIGKILL);
     // Whatever it acknowledged before dying counts too.
     for (;;) {
