@@ -273,6 +273,20 @@ absl::Status ApplyRetention(const std::string& root, size_t keep,
     if (s.complete) drop = complete - complete_seen++ > keep;
     if (!drop) continue;
     std::error_code ec;
+    // The manifest goes first, durably: a crash in the middle of remove_all then leaves a
+    // snapshot listed as incomplete (removed next time), never one that looks complete but
+    // has lost some of its files.
+    if (s.complete) {
+      fs::remove(fs::path(s.path) / kManifestFile, ec);
+      const absl::Status unlisted =
+          ec ? absl::UnavailableError(absl::StrCat("remove ", s.path, "/", kManifestFile, ": ",
+                                                   ec.message()))
+             : internal::SyncDir(s.path);
+      if (!unlisted.ok()) {
+        if (result.ok()) result = unlisted;
+        continue;
+      }
+    }
     fs::remove_all(s.path, ec);
     if (ec && result.ok())
       result = absl::UnavailableError(absl::StrCat("remove ", s.path, ": ", ec.message()));
