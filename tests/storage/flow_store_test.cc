@@ -1,7 +1,11 @@
 #include "storage/flow_store.h"
 
+#include <fcntl.h>
+#include <linux/fs.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -491,6 +495,70 @@ TEST_F(SnapshotTest, ManifestCountsAndRetention) {
   EXPECT_EQ((*list)[0].name, s2->name);
   EXPECT_EQ((*list)[1].name, s3->name);
   EXPECT_EQ(store->counters().snapshots, 3u);
+}
+
+// Sets or clears the immutable attribute (which stops even root from unlinking a file).
+bool SetImmutable(const std::filesystem::path& file, bool on) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  int flags = 0;
+  bool ok = ::ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0;
+  if (ok) {
+    flags = on ? (flags | FS_IMMUTABLE_FL) : (flags & ~FS_IMMUTABLE_FL);
+    ok = ::ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0;
+  }
+  ::close(fd);
+  return ok;
+}
+
+// Retention stopped part way through removing a snapshot (a crash, here an undeletable
+// file) must leave it listed as incomplete, not as a complete snapshot with files missing.
+TEST_F(SnapshotTest, RetentionStoppedMidRemovalLeavesAnIncompleteSnapshot) {
+  auto store = Open(SnapOptions());
+  Fill(*store, 30);
+  absl::StatusOr<SnapshotInfo> s1 = store->TakeSnapshot("command");
+  ASSERT_TRUE(s1.ok()) << s1.status();
+  Fill(*store, 5, 100);
+  absl::StatusOr<SnapshotInfo> s2 = store->TakeSnapshot("command");
+  ASSERT_TRUE(s2.ok()) << s2.status();
+  // Checkpoints hard-link the store's files: pin them only once the store is done.
+  ASSERT_TRUE(store->Close().ok());
+  // Every file of s1 but the manifest is made undeletable, so remove_all fails at the
+  // first of them whatever order the directory lists them in.
+  std::vector<std::filesystem::path> pinned;
+  struct Unpin {
+    std::vector<std::filesystem::path>* files;
+    ~Unpin() {
+      for (const auto& f : *files) SetImmutable(f, false);
+    }
+  } unpin{&pinned};
+  for (const auto& e : std::filesystem::directory_iterator(s1->path)) {
+    if (e.path().filename() == kManifestFile) continue;
+    if (!SetImmutable(e.path(), true))
+      GTEST_SKIP() << "cannot set the immutable attribute here (needs root and ext4-like fs)";
+    pinned.push_back(e.path());
+  }
+  ASSERT_FALSE(pinned.empty());
+
+  const absl::Status stopped = ApplyRetention(dir_.path(), 1);
+  EXPECT_NE(stopped.message().find("remove " + s1->path), std::string_view::npos) << stopped;
+  auto list = ListSnapshots(dir_.path());
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].name, s1->name);
+  EXPECT_FALSE((*list)[0].complete);
+  EXPECT_NE((*list)[0].problem.find("incomplete"), std::string::npos);
+  EXPECT_FALSE(FlowSource::Open(s1->path).ok());
+  EXPECT_EQ((*list)[1].name, s2->name);
+  EXPECT_TRUE((*list)[1].complete);
+
+  // Once the files can go, the next retention removes what is left.
+  for (const auto& f : pinned) ASSERT_TRUE(SetImmutable(f, false));
+  ASSERT_TRUE(ApplyRetention(dir_.path(), 1).ok());
+  list = ListSnapshots(dir_.path());
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].name, s2->name);
 }
 
 TEST_F(SnapshotTest, ShutdownSnapshotAndScheduledSnapshot) {
