@@ -278,16 +278,14 @@ absl::Status ApplyRetention(const std::string& root, size_t keep,
     // has lost some of its files.
     if (s.complete) {
       fs::remove(fs::path(s.path) / kManifestFile, ec);
-      const absl::Status unlisted =
-          ec ? absl::UnavailableError(absl::StrCat("remove ", s.path, "/", kManifestFile, ": ",
-                                                   ec.message()))
-             : internal::SyncDir(s.path);
-      if (!unlisted.ok()) {
-        if (result.ok()) result = unlisted;
-        continue;
+      if (!ec) {
+        if (absl::Status synced = internal::SyncDir(s.path); !synced.ok()) {
+          if (result.ok()) result = synced;
+          continue;
+        }
       }
     }
-    fs::remove_all(s.path, ec);
+    if (!ec) fs::remove_all(s.path, ec);
     if (ec && result.ok())
       result = absl::UnavailableError(absl::StrCat("remove ", s.path, ": ", ec.message()));
     if (!ec && removed != nullptr) removed->push_back(s.name);

@@ -21,6 +21,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/status/status.h"
 #include "gtest/gtest.h"
 #include "storage/flow_source.h"
 #include "storage/flow_store.h"
@@ -49,6 +50,14 @@ FlowStoreOptions WriterOptions(const std::string& dir) {
   return o;
 }
 
+// The child's way out: the reason goes to its log (which the parent shows), the code
+// to DescribeExit.
+[[noreturn]] void ExitWithStatus(int code, const char* what, const absl::Status& status) {
+  std::fprintf(stderr, "%s: %s\n", what, status.ToString().c_str());
+  std::fflush(stderr);
+  ::_exit(code);
+}
+
 TEST(CrashWriterChild, Run) {
   const char* dir = std::getenv(kDirEnv);
   if (dir == nullptr) GTEST_SKIP() << "helper of CrashTest: runs only when CrashTest starts it";
@@ -59,11 +68,7 @@ TEST(CrashWriterChild, Run) {
     if (::write(fd, &n, sizeof(n)) != sizeof(n)) ::_exit(4);
   };
   auto store = FlowStore::Create(o);
-  if (!store.ok()) {
-    std::fprintf(stderr, "open: %s\n", store.status().ToString().c_str());
-    std::fflush(stderr);
-    ::_exit(3);
-  }
+  if (!store.ok()) ExitWithStatus(3, "open", store.status());
   for (uint32_t i = 0;; ++i) {
     const Nanos now = SystemClock::Get().Now();
     const FlowEvent e =
@@ -72,11 +77,8 @@ TEST(CrashWriterChild, Run) {
     if (i % 4000 == 3999) {
       const uint64_t marker = kSnapshotMarker | i;
       if (::write(fd, &marker, sizeof(marker)) != sizeof(marker)) ::_exit(4);
-      if (auto snap = (*store)->TakeSnapshot("command"); !snap.ok()) {
-        std::fprintf(stderr, "snapshot: %s\n", snap.status().ToString().c_str());
-        std::fflush(stderr);
-        ::_exit(5);
-      }
+      if (auto snap = (*store)->TakeSnapshot("command"); !snap.ok())
+        ExitWithStatus(5, "snapshot", snap.status());
     }
   }
 }
