@@ -4,7 +4,11 @@
 # creates and deletes its own namespaces ctb-*) and ctsync (tests/bench/sync_bench: two
 # in-process nodes over loopback UDP), for the same N, in the same run.
 #
-# usage: [BUILD=build-dir] [ANCHORS=dir] tests/bench/repl_vs_conntrackd.sh N [N ...]
+# With CHURN=1, also the update/delete churn on N flows: conntrackd by the reference's
+# bench_churn.sh (its upd and del phases; the loss phase at 0% and 2 s of real connections
+# keep it short), ctsync by sync_bench's BM_ChurnReplication.
+#
+# usage: [BUILD=build-dir] [ANCHORS=dir] [CHURN=1] tests/bench/repl_vs_conntrackd.sh N [N ...]
 # Needs root for the conntrackd half (skipped with a note otherwise). Prints RESULT lines.
 set -u
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -26,5 +30,14 @@ for N in "$@"; do
     echo "conntrackd: skipped (needs root, conntrackd and $ANCHORS/bench_repl.sh)"
   fi
   "$bench" --benchmark_filter="BM_BulkReplication/$N/" --benchmark_counters_tabular=true 2>&1 |
+    sed 's/^/ctsync: /'
+  [ "${CHURN:-0}" = 1 ] || continue
+  if [ "$(id -u)" = 0 ] && command -v conntrackd >/dev/null && [ -x "$ANCHORS/bench_churn.sh" ]; then
+    MODE=FTFW TRANSPORT=Multicast REAL_S=2 "$ANCHORS/bench_churn.sh" "$N" 0 2>&1 |
+      sed -n 's/^/conntrackd: /; /RESULT\|upd:\|del:/p'
+  else
+    echo "conntrackd: churn skipped (needs root, conntrackd and $ANCHORS/bench_churn.sh)"
+  fi
+  "$bench" --benchmark_filter="BM_ChurnReplication/$N/" --benchmark_counters_tabular=true 2>&1 |
     sed 's/^/ctsync: /'
 done

@@ -60,16 +60,14 @@ struct Backup {
     ro.keys.key = "bench-key";
     Replicator::Callbacks cb;
     cb.send = [this](absl::Span<const uint8_t> d) { chan->Send(d); };
-    cb.apply = [this](const PeerFlowUpdate& u) {
-      if (ext->Apply(u, clock.Now()) == ExternalCache::Result::kInserted)
-        held.fetch_add(1, std::memory_order_relaxed);
-    };
+    cb.apply = [this](const PeerFlowUpdate& u) { Count(ext->Apply(u, clock.Now())); };
     cb.apply_batch = [this](absl::Span<const PeerFlowUpdate> us) {
-      size_t inserted = 0;
+      size_t counts[kResults] = {};
       ext->ApplyBatch(us, clock.Now(), [&](const PeerFlowUpdate&, ExternalCache::Result r) {
-        inserted += r == ExternalCache::Result::kInserted;
+        ++counts[static_cast<size_t>(r)];
       });
-      held.fetch_add(inserted, std::memory_order_relaxed);
+      for (size_t r = 0; r < kResults; ++r)
+        if (counts[r] != 0) results[r].fetch_add(counts[r], std::memory_order_relaxed);
     };
     rep = std::move(*Replicator::Create(ro, std::move(cb), clock));
     chan->SetReceiver([this](absl::Span<const uint8_t> d) { rep->OnDatagram(d); });
@@ -96,6 +94,12 @@ struct Backup {
       return 0;
     return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
   }
+  void Count(ExternalCache::Result r) {
+    results[static_cast<size_t>(r)].fetch_add(1, std::memory_order_relaxed);
+  }
+  size_t Seen(ExternalCache::Result r) const {
+    return results[static_cast<size_t>(r)].load(std::memory_order_relaxed);
+  }
   void Stop() {
     stop = true;
     io.stop();  // the receive wait would keep run() going forever
@@ -108,91 +112,121 @@ struct Backup {
   std::unique_ptr<ExternalCache> ext;
   std::unique_ptr<UdpUnicastChannel> chan;
   std::unique_ptr<Replicator> rep;
-  std::atomic<size_t> held{0};
+  // Apply results by kind (ExternalCache::Result), written by the backup's thread.
+  static constexpr size_t kResults = static_cast<size_t>(ExternalCache::Result::kInsertError) + 1;
+  std::atomic<size_t> results[kResults] = {};
   std::atomic<bool> stop{false};
   std::thread thread;
 };
 
-void BM_BulkReplication(benchmark::State& state) {
-  const size_t n = static_cast<size_t>(state.range(0));
-  for (auto _ : state) {
-    state.PauseTiming();
-    // Events are made before the clock starts: we time replication, not the test's flow
-    // factory.
-    std::vector<FlowEvent> events;
-    events.reserve(n);
-    for (uint32_t i = 0; i < n; ++i)
-      events.push_back(testing::MakeEvent(FlowEventType::kNew, testing::MakeTcpNatFlow(i, 0), 0));
-    const long rss0 = RssBytes();
-    auto backup = std::make_unique<Backup>(n);
-    SystemClock clock;
-    asio::io_context io;
+// The active node: a replicator on the benchmark thread, sending to the backup.
+struct Primary {
+  explicit Primary(Backup& backup) {
     UdpUnicastOptions uo;
     uo.bind_address = "127.0.0.1";
     uo.port = 0;
-    auto chan = std::move(*UdpUnicastChannel::Create(io, uo));
-    chan->SetPeers({udp::endpoint(asio::ip::make_address("127.0.0.1"), backup->chan->local_port())});
-    backup->chan->SetPeers({udp::endpoint(asio::ip::make_address("127.0.0.1"), chan->local_port())});
-    ReplicatorOptions ro;
+    chan = std::move(*UdpUnicastChannel::Create(io, uo));
+    chan->SetPeers({udp::endpoint(asio::ip::make_address("127.0.0.1"), backup.chan->local_port())});
+    backup.chan->SetPeers({udp::endpoint(asio::ip::make_address("127.0.0.1"), chan->local_port())});
     ro.mtu = chan->max_datagram();
     ro.node_id = 1;
     ro.incarnation = 1;
     ro.keys.key = "bench-key";
     Replicator::Callbacks cb;
-    cb.send = [&](absl::Span<const uint8_t> d) { chan->Send(d); };
+    cb.send = [this](absl::Span<const uint8_t> d) { chan->Send(d); };
     cb.apply = [](const PeerFlowUpdate&) {};
-    auto primary = std::move(*Replicator::Create(ro, std::move(cb), clock));
-    chan->SetReceiver([&](absl::Span<const uint8_t> d) { primary->OnDatagram(d); });
-    backup->Start();
-    state.ResumeTiming();
+    rep = std::move(*Replicator::Create(ro, std::move(cb), clock));
+    chan->SetReceiver([this](absl::Span<const uint8_t> d) { rep->OnDatagram(d); });
+  }
 
+  struct Timing {
+    double secs = 0;    // first event published -> `done` true
+    double lag_ms = 0;  // last event published -> `done` true
+    bool complete = false;
+  };
+  // Publishes `events` (while the retransmission queue has room), then waits at most 60 s
+  // for `done()`, which reads the backup's counters.
+  template <typename Done>
+  Timing Replicate(const std::vector<FlowEvent>& events, Done done) {
     const auto t0 = std::chrono::steady_clock::now();
     size_t next = 0;
     auto last_tick = t0;
-    while (next < n) {
-      // Flow control: publish while the retransmission queue has room.
-      for (size_t k = 0; k < 256 && next < n && !primary->backlogged(); ++k)
-        primary->Publish(events[next++]);
+    while (next < events.size()) {
+      for (size_t k = 0; k < 256 && next < events.size() && !rep->backlogged(); ++k)
+        rep->Publish(events[next++]);
       io.poll();
       const auto now = std::chrono::steady_clock::now();
       if (now - last_tick >= std::chrono::milliseconds(1)) {
-        primary->Tick();
+        rep->Tick();
         last_tick = now;
       }
     }
-    primary->Flush();
+    rep->Flush();
     const auto t_last = std::chrono::steady_clock::now();
     const auto deadline = t_last + std::chrono::seconds(60);
-    while (backup->held.load(std::memory_order_relaxed) < n &&
-           std::chrono::steady_clock::now() < deadline) {
+    bool complete = done();
+    while (!complete && std::chrono::steady_clock::now() < deadline) {
       io.run_for(std::chrono::microseconds(500));
-      primary->Tick();
+      rep->Tick();
+      complete = done();
     }
     const auto t_end = std::chrono::steady_clock::now();
+    return {std::chrono::duration<double>(t_end - t0).count(),
+            std::chrono::duration<double, std::milli>(t_end - t_last).count(), complete};
+  }
+
+  SystemClock clock;
+  asio::io_context io;
+  std::unique_ptr<UdpUnicastChannel> chan;
+  ReplicatorOptions ro;
+  std::unique_ptr<Replicator> rep;
+};
+
+// Events are made before the clock starts: we time replication, not the test's flow factory.
+std::vector<FlowEvent> NewEvents(size_t n) {
+  std::vector<FlowEvent> events;
+  events.reserve(n);
+  for (uint32_t i = 0; i < n; ++i)
+    events.push_back(testing::MakeEvent(FlowEventType::kNew, testing::MakeTcpNatFlow(i, 0), 0));
+  return events;
+}
+
+void BM_BulkReplication(benchmark::State& state) {
+  const size_t n = static_cast<size_t>(state.range(0));
+  for (auto _ : state) {
+    state.PauseTiming();
+    const std::vector<FlowEvent> events = NewEvents(n);
+    const long rss0 = RssBytes();
+    auto backup = std::make_unique<Backup>(n);
+    Primary primary(*backup);
+    backup->Start();
+    state.ResumeTiming();
+
+    const Primary::Timing t = primary.Replicate(
+        events, [&] { return backup->Seen(ExternalCache::Result::kInserted) >= n; });
     state.PauseTiming();
 
-    const size_t held = backup->held.load();
+    const size_t held = backup->Seen(ExternalCache::Result::kInserted);
     const double backup_cpu = backup->CpuSeconds();
     backup->Stop();
     const long rss2 = RssBytes();
-    const double secs = std::chrono::duration<double>(t_end - t0).count();
-    state.counters["flows_per_s"] = n / secs;
+    const ReplicatorStats& ps = primary.rep->stats();
+    state.counters["flows_per_s"] = n / t.secs;
     // The machine is shared: the backup's own CPU time says what it could do undisturbed.
     state.counters["flows_per_backup_cpu_s"] = backup_cpu > 0 ? n / backup_cpu : 0;
     state.counters["wire_B_per_event"] =
-        static_cast<double>(primary->stats().bytes_sent) / static_cast<double>(n);
+        static_cast<double>(ps.bytes_sent) / static_cast<double>(n);
     state.counters["backup_B_per_flow"] = static_cast<double>(
         backup->engine->table().BytesPerFlow() + ExternalCache::kBytesPerSlot);
     // Includes the primary's retransmission queue (bounded) and socket buffers: an upper
     // bound for the backup.
     state.counters["backup_rss_B_per_flow"] = static_cast<double>(rss2 - rss0) / n;
-    state.counters["backup_lag_ms"] =
-        std::chrono::duration<double, std::milli>(t_end - t_last).count();
+    state.counters["backup_lag_ms"] = t.lag_ms;
     state.counters["lost"] = static_cast<double>(n - held);
-    state.counters["retransmits"] = static_cast<double>(primary->stats().retransmits);
-    state.counters["resyncs"] = static_cast<double>(primary->stats().resyncs_served);
-    state.counters["datagrams"] = static_cast<double>(primary->stats().data_sent);
-    state.counters["mtu"] = static_cast<double>(ro.mtu);
+    state.counters["retransmits"] = static_cast<double>(ps.retransmits);
+    state.counters["resyncs"] = static_cast<double>(ps.resyncs_served);
+    state.counters["datagrams"] = static_cast<double>(ps.data_sent);
+    state.counters["mtu"] = static_cast<double>(primary.ro.mtu);
 
     const auto p0 = std::chrono::steady_clock::now();
     backup->ext->Commit();
@@ -203,6 +237,54 @@ void BM_BulkReplication(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_BulkReplication)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMillisecond)
+    ->Iterations(1)->UseRealTime();
+
+// Churn on N replicated flows, as the reference's bench_churn.sh measures conntrackd
+// (/work/shared/anchors/conntrackd/README.md, "update/delete churn"): every flow changes once
+// (an UPDATE: the TCP state moves on and the ct mark is set), then every flow goes (a
+// DESTROY). Each phase's clock stops when the backup has applied all N of its events.
+void BM_ChurnReplication(benchmark::State& state) {
+  const size_t n = static_cast<size_t>(state.range(0));
+  for (auto _ : state) {
+    state.PauseTiming();
+    const std::vector<FlowEvent> created = NewEvents(n);
+    std::vector<FlowEvent> updates = created, deletes = created;
+    for (FlowEvent& e : updates) {
+      e.type = FlowEventType::kUpdate;
+      e.flow.tcp.state = TcpState::kFinWait;
+      e.flow.mark = 1;
+    }
+    for (FlowEvent& e : deletes) e.type = FlowEventType::kDestroy;
+    auto backup = std::make_unique<Backup>(n);
+    Primary primary(*backup);
+    backup->Start();
+    using R = ExternalCache::Result;
+    const bool filled = primary.Replicate(created, [&] { return backup->Seen(R::kInserted) >= n; })
+                            .complete;
+    state.ResumeTiming();
+
+    const Primary::Timing up =
+        primary.Replicate(updates, [&] { return backup->Seen(R::kUpdated) >= n; });
+    const Primary::Timing del =
+        primary.Replicate(deletes, [&] { return backup->Seen(R::kDestroyed) >= n; });
+    state.PauseTiming();
+
+    if (!filled || !up.complete || !del.complete) state.SkipWithError("backup fell short");
+    state.counters["updates_per_s"] = n / up.secs;
+    state.counters["update_lag_ms"] = up.lag_ms;
+    state.counters["deletes_per_s"] = n / del.secs;
+    state.counters["delete_lag_ms"] = del.lag_ms;
+    state.counters["left_in_backup"] = static_cast<double>(backup->engine->table().size());
+    state.counters["other_results"] = static_cast<double>(
+        backup->Seen(R::kReplaced) + backup->Seen(R::kLocalConflict) + backup->Seen(R::kUnknown) +
+        backup->Seen(R::kExpired) + backup->Seen(R::kTableFull) + backup->Seen(R::kInsertError));
+    state.counters["retransmits"] = static_cast<double>(primary.rep->stats().retransmits);
+    backup->Stop();
+    backup.reset();
+    state.ResumeTiming();
+  }
+}
+BENCHMARK(BM_ChurnReplication)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMillisecond)
     ->Iterations(1)->UseRealTime();
 
 }  // namespace
