@@ -111,7 +111,7 @@ FlowStore::Op* FlowStore::PushLocked(OpKind kind, Stream stream) {
       queue_.push_back(std::move(free_blocks_.back()));
       free_blocks_.pop_back();
     } else {
-      queue_.push_back(std::make_unique<std::vector<Op>>());
+      queue_.push_back(std::make_unique<Block>());
       queue_.back()->reserve(options_.max_batch);
     }
   }
@@ -203,14 +203,14 @@ FlowStoreCounters FlowStore::counters() const {
 void FlowStore::WriterLoop() {
   // Named so that top -H, perf and the benchmark can tell the writer from its producers.
   pthread_setname_np(pthread_self(), "ctsync-store");
-  std::vector<std::unique_ptr<std::vector<Op>>> blocks;
+  std::vector<std::unique_ptr<Block>> blocks;
   // Blocks kept for reuse after a drain. A backlog (the producer ahead of the writer) keeps
   // all of its blocks while it lasts: handing them back and allocating fresh ones made the
   // producer fault in every page of every block again, ~40% of its CPU per event. Once the
   // queue has stayed shallow for kSpareHold, the burst's extra blocks go back to the system.
   constexpr size_t kSpareBlocks = 8;
   constexpr Nanos kSpareHold = 2 * kNanosPerSecond;
-  std::vector<std::unique_ptr<std::vector<Op>>> release;
+  std::vector<std::unique_ptr<Block>> release;
   const auto delay = std::chrono::nanoseconds(options_.max_batch_delay);
   Nanos last_sync = options_.clock->Now();
   Nanos last_deep = last_sync;  // when a drain last found more than kSpareBlocks blocks
@@ -270,7 +270,7 @@ void FlowStore::WriterLoop() {
   }
 }
 
-void FlowStore::WriteOps(std::vector<Op>& ops) {
+void FlowStore::WriteOps(Block& ops) {
   if (ops.empty()) return;
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync == SyncPolicy::kEveryBatch;

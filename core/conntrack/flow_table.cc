@@ -1,8 +1,6 @@
 // See flow_table.h. Kernel references are to Linux 6.18 net/netfilter/nf_conntrack_core.c.
 #include "core/conntrack/flow_table.h"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <bit>
 #include <cstring>
@@ -11,6 +9,7 @@
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
+#include "core/util/huge_pages.h"
 
 namespace ctsync {
 namespace {
@@ -46,27 +45,15 @@ absl::StatusOr<std::unique_ptr<FlowTable>> FlowTable::Create(const FlowTableOpti
 
 namespace {
 
-constexpr size_t kHugePage = size_t{2} << 20;
-
-// Big, long-lived arrays: 2 MiB aligned and marked for transparent huge pages, because a
-// lookup in a 1M-flow table otherwise pays a TLB miss on every access.
-void* AllocateHuge(size_t bytes) {
-  bytes = (bytes + kHugePage - 1) / kHugePage * kHugePage;
-  void* p = ::operator new (bytes, std::align_val_t{kHugePage});
-  // Only a hint: without THP the memory works the same.
-  madvise(p, bytes, MADV_HUGEPAGE);
-  return p;
-}
-
 Flow* NewSlab(size_t count) {
-  Flow* p = static_cast<Flow*>(AllocateHuge(count * sizeof(Flow)));
+  Flow* p = static_cast<Flow*>(AllocateHugePages(count * sizeof(Flow)));
   for (size_t i = 0; i < count; ++i) new (p + i) Flow();
   return p;
 }
 
 // Bucket heads and chain links alike start as kNoFlow, "end of chain".
 uint32_t* NewLinks(size_t count) {
-  uint32_t* p = static_cast<uint32_t*>(AllocateHuge(count * sizeof(uint32_t)));
+  uint32_t* p = static_cast<uint32_t*>(AllocateHugePages(count * sizeof(uint32_t)));
   std::fill(p, p + count, kNoFlow);
   return p;
 }
@@ -75,7 +62,7 @@ uint32_t* NewLinks(size_t count) {
 
 void FlowTable::SlabDeleter::operator()(void* p) const {
   static_assert(std::is_trivially_destructible_v<Flow>);
-  ::operator delete (p, std::align_val_t{kHugePage});
+  FreeHugePages(p);
 }
 
 FlowTable::FlowTable(const FlowTableOptions& options, Nanos now)
