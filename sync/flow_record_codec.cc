@@ -1,6 +1,8 @@
 #include "sync/flow_record_codec.h"
 
+#include <algorithm>
 #include <cstring>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 
@@ -81,7 +83,7 @@ class Writer {
   void Be32(uint32_t v) {
     for (int s = 24; s >= 0; s -= 8) Byte(static_cast<uint8_t>(v >> s));
   }
-  void Raw(const std::string& s) { out_->append(s); }
+  void Raw(std::string_view s) { out_->append(s); }
 
  private:
   std::string* out_;
@@ -144,13 +146,18 @@ uint32_t FamilyOf(bool v6) {
   return static_cast<uint32_t>(v6 ? Family::kIpv6 : Family::kIpv4);
 }
 
-void WriteTuple(Writer& w, const proto::Tuple& t) {
-  w.Byte(t.family() == FamilyOf(true) ? 1 : 0);
-  w.Byte(static_cast<uint8_t>(t.proto()));
-  w.Raw(t.src());
-  w.Raw(t.dst());
-  w.Be16(t.sport());
-  w.Be16(t.dport());
+// A tuple address as the record carries it: 4 bytes for IPv4, 16 for IPv6 (as TupleToProto).
+std::string_view AddrBytes(const IpAddress& a, const Tuple& t) {
+  return {reinterpret_cast<const char*>(a.bytes.data()), t.family == Family::kIpv6 ? 16u : 4u};
+}
+
+void WriteTuple(Writer& w, const Tuple& t) {
+  w.Byte(t.family == Family::kIpv6 ? 1 : 0);
+  w.Byte(t.proto);
+  w.Raw(AddrBytes(t.src, t));
+  w.Raw(AddrBytes(t.dst, t));
+  w.Be16(t.sport);
+  w.Be16(t.dport);
 }
 
 bool ReadTuple(Reader& r, proto::Tuple* t) {
@@ -169,69 +176,95 @@ bool ReadTuple(Reader& r, proto::Tuple* t) {
   return true;
 }
 
-bool SameAddr(const char* saved, uint8_t len, const std::string& a) {
+bool SameAddr(const char* saved, uint8_t len, std::string_view a) {
   return len == a.size() && std::memcmp(saved, a.data(), len) == 0;
 }
 
-void Save(char* saved, uint8_t* len, const std::string& a) {
+void Save(char* saved, uint8_t* len, std::string_view a) {
   std::memcpy(saved, a.data(), a.size());
   *len = static_cast<uint8_t>(a.size());
 }
 
 // Encodes the tuples and returns the kind byte's address/reply bits.
-uint8_t PlanTuples(const proto::Tuple& o, const proto::Tuple& r, const RecordContext& ctx,
-                   ReplyForm* form) {
-  const bool src_mirrors = r.src() == o.dst() && r.sport() == o.dport();
-  const bool dst_mirrors = r.dst() == o.src() && r.dport() == o.sport();
+uint8_t PlanTuples(const Tuple& o, const Tuple& r, const RecordContext& ctx, ReplyForm* form) {
+  const bool src_mirrors = AddrBytes(r.src, r) == AddrBytes(o.dst, o) && r.sport == o.dport;
+  const bool dst_mirrors = AddrBytes(r.dst, r) == AddrBytes(o.src, o) && r.dport == o.sport;
   *form = src_mirrors && dst_mirrors ? kMirror
           : src_mirrors              ? kSnat
           : dst_mirrors              ? kDnat
                                      : kFull;
   uint8_t kind = static_cast<uint8_t>(*form << kKindFormShift);
-  if (o.family() == FamilyOf(true)) kind |= kKindIpv6;
-  if (SameAddr(ctx.dst, ctx.dst_len, o.dst())) kind |= kKindSameDst;
-  if ((*form == kSnat && SameAddr(ctx.nat, ctx.nat_len, r.dst())) ||
-      (*form == kDnat && SameAddr(ctx.nat, ctx.nat_len, r.src()))) {
+  if (o.family == Family::kIpv6) kind |= kKindIpv6;
+  if (SameAddr(ctx.dst, ctx.dst_len, AddrBytes(o.dst, o))) kind |= kKindSameDst;
+  if ((*form == kSnat && SameAddr(ctx.nat, ctx.nat_len, AddrBytes(r.dst, r))) ||
+      (*form == kDnat && SameAddr(ctx.nat, ctx.nat_len, AddrBytes(r.src, r)))) {
     kind |= kKindSameNat;
   }
   return kind;
 }
 
+void WriteTcp(Writer& w, const TcpConnState& t) {
+  const TcpDirState* d[2] = {&t.seen[0], &t.seen[1]};
+  uint32_t pred[2][2];  // [direction][predictor]
+  bool sel[2];
+  for (int i = 0; i < 2; ++i) {
+    pred[i][0] = d[i]->td_end + d[i]->td_maxwin;
+    pred[i][1] = d[1 - i]->td_maxack + d[1 - i]->td_maxwin;
+    const uint64_t z0 = Zz32(d[i]->td_maxend - pred[i][0]);
+    const uint64_t z1 = Zz32(d[i]->td_maxend - pred[i][1]);
+    sel[i] = z1 < z0;
+  }
+  w.Byte(static_cast<uint8_t>((static_cast<uint32_t>(t.state) & 0xf) | (t.last_dir & 1) << 4 |
+                              sel[0] << 5 | sel[1] << 6));
+  w.Varint(t.retrans);
+  w.Varint(t.last_index);
+  w.Varint(t.last_win);
+  w.Varint(t.last_wscale);
+  w.Varint(t.last_flags);
+  w.Byte(static_cast<uint8_t>((d[0]->td_scale & 0xf) | (d[1]->td_scale & 0xf) << 4));
+  w.Be32(d[0]->td_end);
+  w.Be32(d[1]->td_end);
+  for (int i = 0; i < 2; ++i) {
+    w.Varint(d[i]->td_maxwin);
+    w.Varint(Zz32(d[i]->td_maxack - d[1 - i]->td_end));
+    w.Byte(d[i]->flags);
+  }
+  for (int i = 0; i < 2; ++i) w.Varint(Zz32(d[i]->td_maxend - pred[i][sel[i]]));
+  const int ld = t.last_dir & 1;
+  w.Varint(Zz32(t.last_seq - d[ld]->td_end));
+  w.Varint(Zz32(t.last_ack - d[1 - ld]->td_end));
+  w.Varint(Zz32(t.last_end - t.last_seq));
+}
+
 }  // namespace
 
 void AppendFlowRecord(const FlowEvent& e, Nanos now, Nanos wall_now, RecordContext* ctx,
-                      proto::Flow* f, std::string* out) {
+                      proto::Flow* scratch, std::string* out) {
+  // Written straight from the engine's Flow: the same values FlowToProto would put in the
+  // message (the decoder reads them back through it), without building one per event.
+  const Flow& f = e.flow;
   const bool destroy = e.type == FlowEventType::kDestroy;
-  const codec::FlowExtras extras{e.has_seq_adjust ? &e.seq_adjust : nullptr,
-                                 e.has_master ? &e.master : nullptr,
-                                 e.has_ftp_state ? &e.ftp_state : nullptr,
-                                 e.has_expectation ? &e.expectation : nullptr};
+  const Tuple& o = f.tuple[0];
+  // A DESTROY names its key only: the reply is sent as a mirror.
+  Tuple mirror;
   if (destroy) {
-    f->Clear();
-    codec::TupleToProto(e.flow.tuple[0], f->mutable_original());
-    // A DESTROY names its key only: the reply is sent as a mirror.
-    codec::TupleToProto(e.flow.tuple[0], f->mutable_reply());
-    std::swap(*f->mutable_reply()->mutable_src(), *f->mutable_reply()->mutable_dst());
-    f->mutable_reply()->set_sport(e.flow.tuple[0].dport);
-    f->mutable_reply()->set_dport(e.flow.tuple[0].sport);
-    f->set_zone(e.flow.zone);
-  } else {
-    codec::FlowToProto(e.flow, now, wall_now, extras, f);
+    mirror = o;
+    std::swap(mirror.src, mirror.dst);
+    std::swap(mirror.sport, mirror.dport);
   }
-  const proto::Tuple& o = f->original();
-  const proto::Tuple& r = f->reply();
+  const Tuple& r = destroy ? mirror : f.tuple[1];
   uint32_t ext = 0;
-  if (f->zone() != 0) ext |= kExtZone;
+  if (f.zone != 0) ext |= kExtZone;
   if (!destroy) {
-    if (f->mark() != 0) ext |= kExtMark;
-    if (!f->helper().empty()) ext |= kExtHelper;
-    if (f->has_master()) ext |= kExtMaster;
-    if (f->counters_original().packets() | f->counters_original().bytes() |
-        f->counters_reply().packets() | f->counters_reply().bytes()) {
+    if (f.mark != 0) ext |= kExtMark;
+    if (f.helper == FlowHelper::kFtp) ext |= kExtHelper;
+    if (e.has_master) ext |= kExtMaster;
+    if (f.counters[0].packets | f.counters[0].bytes | f.counters[1].packets |
+        f.counters[1].bytes) {
       ext |= kExtCounters;
     }
-    if (f->seq_adjust_size() == 2) ext |= kExtSeqAdjust;
-    if (f->has_ftp() || f->expectations_size() > 0) ext |= kExtHelperData;
+    if (e.has_seq_adjust) ext |= kExtSeqAdjust;
+    if (e.has_ftp_state || e.has_expectation) ext |= kExtHelperData;
   }
   ReplyForm form;
   uint8_t kind = PlanTuples(o, r, *ctx, &form);
@@ -244,103 +277,75 @@ void AppendFlowRecord(const FlowEvent& e, Nanos now, Nanos wall_now, RecordConte
   out->push_back(0);
   Writer w(out);
   w.Byte(kind);
-  w.Byte(static_cast<uint8_t>(o.proto()));
-  w.Raw(o.src());
-  if (!(kind & kKindSameDst)) w.Raw(o.dst());
-  Save(ctx->dst, &ctx->dst_len, o.dst());
-  w.Be16(o.sport());
-  w.Be16(o.dport());
+  w.Byte(o.proto);
+  w.Raw(AddrBytes(o.src, o));
+  if (!(kind & kKindSameDst)) w.Raw(AddrBytes(o.dst, o));
+  Save(ctx->dst, &ctx->dst_len, AddrBytes(o.dst, o));
+  w.Be16(o.sport);
+  w.Be16(o.dport);
   switch (form) {
     case kMirror:
       break;
     case kSnat:
-      if (!(kind & kKindSameNat)) w.Raw(r.dst());
-      Save(ctx->nat, &ctx->nat_len, r.dst());
-      w.Be16(r.dport());
+      if (!(kind & kKindSameNat)) w.Raw(AddrBytes(r.dst, r));
+      Save(ctx->nat, &ctx->nat_len, AddrBytes(r.dst, r));
+      w.Be16(r.dport);
       break;
     case kDnat:
-      if (!(kind & kKindSameNat)) w.Raw(r.src());
-      Save(ctx->nat, &ctx->nat_len, r.src());
-      w.Be16(r.sport());
+      if (!(kind & kKindSameNat)) w.Raw(AddrBytes(r.src, r));
+      Save(ctx->nat, &ctx->nat_len, AddrBytes(r.src, r));
+      w.Be16(r.sport);
       break;
     case kFull:
-      w.Raw(r.src());
-      w.Raw(r.dst());
-      w.Be16(r.sport());
-      w.Be16(r.dport());
+      w.Raw(AddrBytes(r.src, r));
+      w.Raw(AddrBytes(r.dst, r));
+      w.Be16(r.sport);
+      w.Be16(r.dport);
       break;
   }
   if (ext) w.Varint(ext);
   if (destroy) {
-    if (ext & kExtZone) w.Varint(f->zone());
+    if (ext & kExtZone) w.Varint(f.zone);
   } else {
-    w.Varint(f->status() ^ ctx->status);
-    ctx->status = f->status();
-    w.Varint(Zz(f->timeout_ms() - ctx->timeout_ms));
-    ctx->timeout_ms = f->timeout_ms();
-    const int64_t age = f->wall_time_ms() - f->created_wall_ms();
+    w.Varint(f.status ^ ctx->status);
+    ctx->status = f.status;
+    const int64_t timeout_ms = std::max<Nanos>(0, f.expires - now) / kNanosPerMilli;
+    w.Varint(Zz(timeout_ms - ctx->timeout_ms));
+    ctx->timeout_ms = timeout_ms;
+    // As the message's wall_time_ms - created_wall_ms, each rounded on its own.
+    const int64_t age = wall_now / kNanosPerMilli - (wall_now - (now - f.created)) / kNanosPerMilli;
     w.Varint(Zz(age - ctx->age_ms));
     ctx->age_ms = age;
-    w.Varint(Zz(static_cast<int64_t>(f->id() - ctx->id)));
-    ctx->id = f->id();
-    if (ext & kExtZone) w.Varint(f->zone());
-    if (ext & kExtMark) w.Varint(f->mark());
-    if (ext & kExtHelper) w.Varint(1);  // ftp, the only helper FlowToProto names
-    if (ext & kExtMaster) WriteTuple(w, f->master());
+    w.Varint(Zz(static_cast<int64_t>(f.id - ctx->id)));
+    ctx->id = f.id;
+    if (ext & kExtZone) w.Varint(f.zone);
+    if (ext & kExtMark) w.Varint(f.mark);
+    if (ext & kExtHelper) w.Varint(1);  // ftp, the only helper there is
+    if (ext & kExtMaster) WriteTuple(w, e.master);
     if (ext & kExtCounters) {
-      w.Varint(f->counters_original().packets());
-      w.Varint(f->counters_original().bytes());
-      w.Varint(f->counters_reply().packets());
-      w.Varint(f->counters_reply().bytes());
+      w.Varint(f.counters[0].packets);
+      w.Varint(f.counters[0].bytes);
+      w.Varint(f.counters[1].packets);
+      w.Varint(f.counters[1].bytes);
     }
     if (ext & kExtSeqAdjust) {
-      for (const proto::SeqAdjust& s : f->seq_adjust()) {
-        w.Varint(s.correction_pos());
-        w.Varint(Zz(s.offset_before()));
-        w.Varint(Zz(s.offset_after()));
+      for (const SeqAdjustDir& d : e.seq_adjust.dir) {
+        w.Varint(d.correction_pos);
+        w.Varint(Zz(d.offset_before));
+        w.Varint(Zz(d.offset_after));
       }
     }
     if (ext & kExtHelperData) {
+      // Rare (FTP control connections): the helper state keeps its protobuf form.
+      codec::FlowToProto(f, now, wall_now, codec::ExtrasOf(e), scratch);
       proto::Flow helper_data;
-      if (f->has_ftp()) *helper_data.mutable_ftp() = f->ftp();
-      *helper_data.mutable_expectations() = f->expectations();
+      if (scratch->has_ftp()) *helper_data.mutable_ftp() = scratch->ftp();
+      *helper_data.mutable_expectations() = scratch->expectations();
       const std::string bytes = helper_data.SerializeAsString();
       w.Varint(bytes.size());
       w.Raw(bytes);
     }
-    if (f->has_tcp()) {
-      const proto::TcpState& t = f->tcp();
-      const proto::TcpDirState* d[2] = {&t.original(), &t.reply()};
-      uint32_t pred[2][2];  // [direction][predictor]
-      bool sel[2];
-      for (int i = 0; i < 2; ++i) {
-        pred[i][0] = d[i]->td_end() + d[i]->td_maxwin();
-        pred[i][1] = d[1 - i]->td_maxack() + d[1 - i]->td_maxwin();
-        const uint64_t z0 = Zz32(d[i]->td_maxend() - pred[i][0]);
-        const uint64_t z1 = Zz32(d[i]->td_maxend() - pred[i][1]);
-        sel[i] = z1 < z0;
-      }
-      w.Byte(static_cast<uint8_t>((t.state() & 0xf) | (t.last_dir() & 1) << 4 | sel[0] << 5 |
-                                  sel[1] << 6));
-      w.Varint(t.retrans());
-      w.Varint(t.last_index());
-      w.Varint(t.last_win());
-      w.Varint(t.last_wscale());
-      w.Varint(t.last_flags());
-      w.Byte(static_cast<uint8_t>((d[0]->td_scale() & 0xf) | (d[1]->td_scale() & 0xf) << 4));
-      w.Be32(d[0]->td_end());
-      w.Be32(d[1]->td_end());
-      for (int i = 0; i < 2; ++i) {
-        w.Varint(d[i]->td_maxwin());
-        w.Varint(Zz32(d[i]->td_maxack() - d[1 - i]->td_end()));
-        w.Byte(static_cast<uint8_t>(d[i]->flags()));
-      }
-      for (int i = 0; i < 2; ++i) w.Varint(Zz32(d[i]->td_maxend() - pred[i][sel[i]]));
-      const int ld = t.last_dir() & 1;
-      w.Varint(Zz32(t.last_seq() - d[ld]->td_end()));
-      w.Varint(Zz32(t.last_ack() - d[1 - ld]->td_end()));
-      w.Varint(Zz32(t.last_end() - t.last_seq()));
-    }
+    if (o.proto == kProtoTcp) WriteTcp(w, f.tcp);
   }
   const size_t len = out->size() - start - 1;
   if (len < 0x80) {

@@ -2,9 +2,10 @@
 // of length-prefixed, fixed-layout records with varints, replacing one protobuf FlowUpdate
 // per event (about 2x smaller, and no per-event protobuf parse on the receiver).
 //
-// A record goes through proto::Flow on both sides, so proto/flow_codec.h stays the one
-// Flow <-> message conversion and its range checks still guard what a peer sends: encoding is
-// FlowToProto + packing, decoding is unpacking + FlowFromProto.
+// Encoding writes straight from the engine's Flow the values FlowToProto would put in a
+// message (only the rare FTP helper state is built as a message), ~2.5x cheaper per event
+// on the active node. Decoding is unpacking into proto::Flow + FlowFromProto, so
+// proto/flow_codec.h's range checks still guard what a peer sends.
 //
 // Records are delta-coded against the previous record of the same batch (RecordContext):
 // status, timeout, age and id as differences, the server address and the NAT address as
@@ -41,8 +42,8 @@ struct RecordContext {
   uint64_t id = 0;
 };
 
-// Appends one record for `e` to *out and advances *ctx. `scratch` is reused across calls
-// (no allocation per event once warm). `now` / `wall_now` as for codec::FlowToProto; the
+// Appends one record for `e` to *out and advances *ctx. `scratch` is used only for events
+// with FTP helper state. `now` / `wall_now` as for codec::FlowToProto; the
 // batch's wall time must be wall_now / 1 ms (the record carries no wall time of its own).
 void AppendFlowRecord(const FlowEvent& e, Nanos now, Nanos wall_now, RecordContext* ctx,
                       proto::Flow* scratch, std::string* out);
