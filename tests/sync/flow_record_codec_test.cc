@@ -1,6 +1,7 @@
 #include "sync/flow_record_codec.h"
 
 #include <cstdio>
+#include <random>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -208,6 +209,111 @@ TEST(FlowRecordCodecTest, EveryExtensionIpv6DnatAndDestroyRoundTrip) {
   EXPECT_EQ(*got[0].decoded.ftp_state, rich.ftp_state);
   ASSERT_TRUE(got[0].decoded.expectation.has_value());
   EXPECT_EQ(got[0].decoded.expectation->tuple, rich.expectation.tuple);
+}
+
+// Random runs of events of every kind, reply form, family, protocol and extension, with
+// the delta context carried across them: each record decodes to what the protobuf path
+// makes of its event (the sender packs from Flow directly, the receiver through the codec).
+TEST(FlowRecordCodecTest, RandomEventRunsDecodeAsTheProtobufPathDoes) {
+  std::mt19937_64 rng(20261206);
+  const auto addr = [&](bool v6, int pool) {
+    if (!v6) return IpAddress::FromV4(0xC0000200u | static_cast<uint32_t>(rng() % pool));
+    IpAddress a = *IpAddress::Parse("2001:db8::");
+    a.bytes[15] = static_cast<uint8_t>(rng() % pool);
+    return a;
+  };
+  const auto u32 = [&] { return static_cast<uint32_t>(rng()); };
+  for (int run = 0; run < 300; ++run) {
+    std::vector<FlowEvent> events(1 + rng() % 40);
+    for (FlowEvent& e : events) {
+      const int type = static_cast<int>(rng() % 3);
+      Flow f = MakeTcpNatFlow(u32() % 100000, kNow);
+      const bool v6 = rng() % 4 == 0;
+      constexpr uint8_t kProtos[] = {kProtoTcp, kProtoUdp, kProtoIcmp, 47};
+      Tuple& o = f.tuple[0];
+      o.family = v6 ? Family::kIpv6 : Family::kIpv4;
+      o.proto = kProtos[rng() % 4];
+      // Small pools, so that "same destination / NAT address as before" happens.
+      o.src = addr(v6, 5);
+      o.dst = addr(v6, 3);
+      o.sport = static_cast<uint16_t>(rng());
+      o.dport = static_cast<uint16_t>(rng() % 3);
+      Tuple& r = f.tuple[1];
+      r = o;
+      std::swap(r.src, r.dst);
+      std::swap(r.sport, r.dport);
+      switch (rng() % 4) {
+        case 0:  // no NAT
+          break;
+        case 1:  // SNAT
+          r.dst = addr(v6, 4);
+          r.dport = static_cast<uint16_t>(rng());
+          break;
+        case 2:  // DNAT
+          r.src = addr(v6, 4);
+          r.sport = static_cast<uint16_t>(rng());
+          break;
+        default:  // both
+          r.dst = addr(v6, 4);
+          r.src = addr(v6, 4);
+          break;
+      }
+      f.status = u32() & ~(kIpsConfirmed | kIpsDying | kIpsTemplate);
+      f.zone = rng() % 3 == 0 ? static_cast<uint16_t>(rng()) : 0;
+      f.mark = rng() % 3 == 0 ? u32() : 0;
+      f.id = rng() % 1000000;
+      f.expires = kNow + static_cast<Nanos>(rng() % (100000 * kNanosPerMilli)) - kNanosPerSecond;
+      f.created = kNow - static_cast<Nanos>(rng() % (1000000 * kNanosPerMilli)) + kNanosPerSecond;
+      if (rng() % 3 == 0) f.counters[rng() % 2] = {rng() % 1000, rng()};
+      f.helper = rng() % 5 == 0 ? FlowHelper::kFtp : FlowHelper::kNone;
+      if (o.proto == kProtoTcp) {
+        f.tcp.state = static_cast<TcpState>(rng() % static_cast<int>(TcpState::kMax));
+        for (TcpDirState& d : f.tcp.seen) {
+          d = {u32(), u32(), u32(), u32(), static_cast<uint8_t>(rng() % 15),
+               static_cast<uint8_t>(rng())};
+        }
+        f.tcp.last_dir = static_cast<uint8_t>(rng() % 2);
+        f.tcp.retrans = static_cast<uint8_t>(rng());
+        f.tcp.last_index = static_cast<uint8_t>(rng());
+        f.tcp.last_seq = u32();
+        f.tcp.last_ack = u32();
+        f.tcp.last_end = u32();
+        f.tcp.last_win = static_cast<uint16_t>(rng());
+        f.tcp.last_wscale = static_cast<uint8_t>(rng() % 15);
+        f.tcp.last_flags = static_cast<uint8_t>(rng());
+      } else {
+        f.tcp = TcpConnState{};
+      }
+      e = MakeEvent(type == 0   ? FlowEventType::kNew
+                    : type == 1 ? FlowEventType::kUpdate
+                                : FlowEventType::kDestroy,
+                    f, kNow);
+      if (rng() % 5 == 0) {
+        e.has_master = true;
+        e.master = o;
+        e.master.sport ^= 0x5a5a;
+      }
+      if (rng() % 5 == 0) {
+        e.has_seq_adjust = true;
+        e.seq_adjust.dir[0] = {u32(), static_cast<int32_t>(u32()), -5};
+        e.seq_adjust.dir[1] = {u32(), 3, static_cast<int32_t>(u32())};
+      }
+      if (rng() % 7 == 0) {
+        e.has_ftp_state = true;
+        e.ftp_state.seq_aft_nl_num[1] = 1;
+        e.ftp_state.seq_aft_nl[1][0] = u32();
+      }
+    }
+    const std::vector<PeerFlowUpdate> got = DecodeAll(EncodeAll(events).bytes);
+    ASSERT_EQ(got.size(), events.size()) << "run " << run;
+    for (size_t i = 0; i < events.size(); ++i) {
+      SCOPED_TRACE(::testing::Message() << "run " << run << " record " << i);
+      EXPECT_EQ(got[i].type, events[i].type);
+      EXPECT_EQ(got[i].original, events[i].flow.tuple[0]);
+      EXPECT_EQ(got[i].zone, events[i].flow.zone);
+      if (events[i].type != FlowEventType::kDestroy) ExpectSame(got[i].decoded, ViaProto(events[i]));
+    }
+  }
 }
 
 TEST(FlowRecordCodecTest, TruncationAtEveryByteIsAnErrorNotACrash) {
