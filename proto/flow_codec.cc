@@ -16,19 +16,6 @@ void DirToProto(const TcpDirState& d, proto::TcpDirState* out) {
   out->set_flags(d.flags);
 }
 
-absl::Status DirFromProto(const proto::TcpDirState& in, TcpDirState* out) {
-  // RFC 7323 caps the shift at 14; the tracker would compute garbage windows beyond it.
-  if (in.td_scale() > 14) return absl::InvalidArgumentError("tcp window scale above 14");
-  if (in.flags() > 0xff) return absl::InvalidArgumentError("tcp direction flags out of range");
-  out->td_end = in.td_end();
-  out->td_maxend = in.td_maxend();
-  out->td_maxwin = in.td_maxwin();
-  out->td_maxack = in.td_maxack();
-  out->td_scale = static_cast<uint8_t>(in.td_scale());
-  out->flags = static_cast<uint8_t>(in.flags());
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 void TupleToProto(const Tuple& t, proto::Tuple* out) {
@@ -170,6 +157,84 @@ void FlowToProto(const Flow& f, Nanos now, Nanos wall_now, const FlowExtras& ext
   if (extras.expectation) ExpectationToProto(*extras.expectation, now, f.family(), out->add_expectations());
 }
 
+absl::Status ScalarsToFlow(const FlowScalars& in, Nanos now, Nanos age, DecodedFlow* out) {
+  Flow& f = out->flow;
+  if (in.zone > 0xffff) return absl::InvalidArgumentError("zone out of range");
+  if (in.status > UINT32_MAX) return absl::InvalidArgumentError("status out of range");
+  // Bits the receiver must decide for itself (table membership, dying, templates) are not
+  // taken from the record.
+  f.status = static_cast<uint32_t>(in.status) & ~(kIpsConfirmed | kIpsDying | kIpsTemplate);
+  f.zone = static_cast<uint16_t>(in.zone);
+  f.mark = in.mark;
+  f.id = in.id;
+  // Lifetimes beyond any sysctl's range (and ages beyond a century) are garbage, and would
+  // overflow the nanosecond arithmetic below.
+  constexpr int64_t kMaxTimeoutMs = int64_t{1} << 40;  // ~35 years
+  if (in.timeout_ms < 0 || in.timeout_ms > kMaxTimeoutMs)
+    return absl::InvalidArgumentError("timeout out of range");
+  int64_t age_ms;
+  if (__builtin_sub_overflow(in.wall_time_ms, in.created_wall_ms, &age_ms) ||
+      age_ms < -kMaxTimeoutMs || age_ms > kMaxTimeoutMs)
+    return absl::InvalidArgumentError("creation time out of range");
+  out->remaining = in.timeout_ms * kNanosPerMilli - std::clamp<Nanos>(age, 0, kMaxTimeoutMs * kNanosPerMilli);
+  f.expires = now + out->remaining;
+  f.created = now - std::max<int64_t>(0, age_ms) * kNanosPerMilli;
+  return absl::OkStatus();
+}
+
+absl::Status TcpScalarsToState(const TcpScalars& t, TcpConnState* out) {
+  if (t.state >= static_cast<uint32_t>(TcpState::kMax))
+    return absl::InvalidArgumentError(absl::StrCat("tcp state ", t.state, " out of range"));
+  for (int i = 0; i < 2; ++i) {
+    const TcpScalars::Dir& in = t.dir[i];
+    // RFC 7323 caps the shift at 14; the tracker would compute garbage windows beyond it.
+    if (in.td_scale > 14) return absl::InvalidArgumentError("tcp window scale above 14");
+    if (in.flags > 0xff) return absl::InvalidArgumentError("tcp direction flags out of range");
+  }
+  if (t.last_dir > 1 || t.retrans > 255 || t.last_index > 255 || t.last_win > 0xffff ||
+      t.last_wscale > 14 || t.last_flags > 0xff)
+    return absl::InvalidArgumentError("tcp tracking fields out of range");
+  out->state = static_cast<TcpState>(t.state);
+  for (int i = 0; i < 2; ++i) {
+    const TcpScalars::Dir& in = t.dir[i];
+    out->seen[i] = {in.td_end, in.td_maxend, in.td_maxwin, in.td_maxack,
+                    static_cast<uint8_t>(in.td_scale), static_cast<uint8_t>(in.flags)};
+  }
+  out->last_dir = static_cast<uint8_t>(t.last_dir);
+  out->retrans = static_cast<uint8_t>(t.retrans);
+  out->last_index = static_cast<uint8_t>(t.last_index);
+  out->last_seq = t.last_seq;
+  out->last_ack = t.last_ack;
+  out->last_end = t.last_end;
+  out->last_win = static_cast<uint16_t>(t.last_win);
+  out->last_wscale = static_cast<uint8_t>(t.last_wscale);
+  out->last_flags = static_cast<uint8_t>(t.last_flags);
+  return absl::OkStatus();
+}
+
+absl::Status HelperStateFromProto(const proto::Flow& in, Nanos now, Nanos age, DecodedFlow* out) {
+  if (in.has_ftp()) {
+    const proto::FtpState& fs = in.ftp();
+    if (fs.seq_aft_nl_original_size() > 2 || fs.seq_aft_nl_reply_size() > 2)
+      return absl::InvalidArgumentError("ftp state holds more than two line ends per direction");
+    FtpLineState st;
+    for (int i = 0; i < fs.seq_aft_nl_original_size(); ++i)
+      st.seq_aft_nl[0][st.seq_aft_nl_num[0]++] = fs.seq_aft_nl_original(i);
+    for (int i = 0; i < fs.seq_aft_nl_reply_size(); ++i)
+      st.seq_aft_nl[1][st.seq_aft_nl_num[1]++] = fs.seq_aft_nl_reply(i);
+    out->ftp_state = st;
+  }
+  if (in.expectations_size() > 1)
+    return absl::InvalidArgumentError("more than one expectation per master");
+  if (in.expectations_size() == 1) {
+    Expectation e;
+    if (absl::Status s = ExpectationFromProto(in.expectations(0), out->flow, now, age, &e); !s.ok())
+      return s;
+    out->expectation = e;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status FlowFromProto(const proto::Flow& in, Nanos now, Nanos age, DecodedFlow* out) {
   *out = DecodedFlow{};
   Flow& f = out->flow;
@@ -181,44 +246,30 @@ absl::Status FlowFromProto(const proto::Flow& in, Nanos now, Nanos age, DecodedF
     return absl::InvalidArgumentError(absl::StrCat("reply tuple: ", s.message()));
   if (f.tuple[0].family != f.tuple[1].family || f.tuple[0].proto != f.tuple[1].proto)
     return absl::InvalidArgumentError("tuples disagree on family or protocol");
-  if (in.zone() > 0xffff) return absl::InvalidArgumentError("zone out of range");
-  // Bits the receiver must decide for itself (table membership, dying, templates) are not
-  // taken from the record.
-  f.status = in.status() & ~(kIpsConfirmed | kIpsDying | kIpsTemplate);
-  f.zone = static_cast<uint16_t>(in.zone());
-  f.mark = in.mark();
-  f.id = in.id();
-  // Lifetimes beyond any sysctl's range (and ages beyond a century) are garbage, and would
-  // overflow the nanosecond arithmetic below.
-  constexpr int64_t kMaxTimeoutMs = int64_t{1} << 40;  // ~35 years
-  if (in.timeout_ms() < 0 || in.timeout_ms() > kMaxTimeoutMs)
-    return absl::InvalidArgumentError("timeout out of range");
-  int64_t age_ms;
-  if (__builtin_sub_overflow(in.wall_time_ms(), in.created_wall_ms(), &age_ms) ||
-      age_ms < -kMaxTimeoutMs || age_ms > kMaxTimeoutMs)
-    return absl::InvalidArgumentError("creation time out of range");
-  out->remaining = in.timeout_ms() * kNanosPerMilli - std::clamp<Nanos>(age, 0, kMaxTimeoutMs * kNanosPerMilli);
-  f.expires = now + out->remaining;
-  f.created = now - std::max<int64_t>(0, age_ms) * kNanosPerMilli;
+  const FlowScalars scalars{in.status(),       in.zone(),         in.mark(),
+                            in.id(),           in.timeout_ms(),   in.wall_time_ms(),
+                            in.created_wall_ms()};
+  if (absl::Status s = ScalarsToFlow(scalars, now, age, out); !s.ok()) return s;
   if (f.tuple[0].proto == kProtoTcp) {
     const proto::TcpState& t = in.tcp();
-    if (t.state() >= static_cast<uint32_t>(TcpState::kMax))
-      return absl::InvalidArgumentError(absl::StrCat("tcp state ", t.state(), " out of range"));
-    f.tcp.state = static_cast<TcpState>(t.state());
-    if (absl::Status s = DirFromProto(t.original(), &f.tcp.seen[0]); !s.ok()) return s;
-    if (absl::Status s = DirFromProto(t.reply(), &f.tcp.seen[1]); !s.ok()) return s;
-    if (t.last_dir() > 1 || t.retrans() > 255 || t.last_index() > 255 || t.last_win() > 0xffff ||
-        t.last_wscale() > 14 || t.last_flags() > 0xff)
-      return absl::InvalidArgumentError("tcp tracking fields out of range");
-    f.tcp.last_dir = static_cast<uint8_t>(t.last_dir());
-    f.tcp.retrans = static_cast<uint8_t>(t.retrans());
-    f.tcp.last_index = static_cast<uint8_t>(t.last_index());
-    f.tcp.last_seq = t.last_seq();
-    f.tcp.last_ack = t.last_ack();
-    f.tcp.last_end = t.last_end();
-    f.tcp.last_win = static_cast<uint16_t>(t.last_win());
-    f.tcp.last_wscale = static_cast<uint8_t>(t.last_wscale());
-    f.tcp.last_flags = static_cast<uint8_t>(t.last_flags());
+    TcpScalars ts;
+    ts.state = t.state();
+    const proto::TcpDirState* dirs[2] = {&t.original(), &t.reply()};
+    for (int i = 0; i < 2; ++i) {
+      const proto::TcpDirState& d = *dirs[i];
+      ts.dir[i] = {d.td_end(), d.td_maxend(), d.td_maxwin(), d.td_maxack(), d.td_scale(),
+                   d.flags()};
+    }
+    ts.last_dir = t.last_dir();
+    ts.retrans = t.retrans();
+    ts.last_index = t.last_index();
+    ts.last_win = t.last_win();
+    ts.last_wscale = t.last_wscale();
+    ts.last_flags = t.last_flags();
+    ts.last_seq = t.last_seq();
+    ts.last_ack = t.last_ack();
+    ts.last_end = t.last_end();
+    if (absl::Status s = TcpScalarsToState(ts, &f.tcp); !s.ok()) return s;
   }
   if (in.helper() == "ftp") {
     f.helper = FlowHelper::kFtp;
@@ -244,26 +295,7 @@ absl::Status FlowFromProto(const proto::Flow& in, Nanos now, Nanos age, DecodedF
   } else if (in.seq_adjust_size() != 0) {
     return absl::InvalidArgumentError("seq_adjust needs exactly two directions");
   }
-  if (in.has_ftp()) {
-    const proto::FtpState& fs = in.ftp();
-    if (fs.seq_aft_nl_original_size() > 2 || fs.seq_aft_nl_reply_size() > 2)
-      return absl::InvalidArgumentError("ftp state holds more than two line ends per direction");
-    FtpLineState st;
-    for (int i = 0; i < fs.seq_aft_nl_original_size(); ++i)
-      st.seq_aft_nl[0][st.seq_aft_nl_num[0]++] = fs.seq_aft_nl_original(i);
-    for (int i = 0; i < fs.seq_aft_nl_reply_size(); ++i)
-      st.seq_aft_nl[1][st.seq_aft_nl_num[1]++] = fs.seq_aft_nl_reply(i);
-    out->ftp_state = st;
-  }
-  if (in.expectations_size() > 1)
-    return absl::InvalidArgumentError("more than one expectation per master");
-  if (in.expectations_size() == 1) {
-    Expectation e;
-    if (absl::Status s = ExpectationFromProto(in.expectations(0), f, now, age, &e); !s.ok())
-      return s;
-    out->expectation = e;
-  }
-  return absl::OkStatus();
+  return HelperStateFromProto(in, now, age, out);
 }
 
 }  // namespace ctsync::codec

@@ -51,6 +51,38 @@ struct DecodedFlow {
   Nanos remaining = 0;  // lifetime left after subtracting the age; may be <= 0 (expired)
 };
 
+// The plain-valued fields of a flow as every encoding carries them (this message and sync's
+// compact records), checked and converted in one place: FlowFromProto and the record
+// decoder both go through these, so a value one accepts the other accepts too.
+struct FlowScalars {
+  uint64_t status = 0;  // bits the receiver decides for itself are dropped
+  uint64_t zone = 0;
+  uint32_t mark = 0;
+  uint64_t id = 0;
+  int64_t timeout_ms = 0;
+  int64_t wall_time_ms = 0;     // when the record was taken
+  int64_t created_wall_ms = 0;  // when the flow was created
+};
+// Sets out->flow's status, zone, mark, id, expires and created, and out->remaining.
+absl::Status ScalarsToFlow(const FlowScalars& in, Nanos now, Nanos age, DecodedFlow* out);
+
+struct TcpScalars {
+  struct Dir {
+    uint32_t td_end = 0, td_maxend = 0, td_maxwin = 0, td_maxack = 0;
+    uint64_t td_scale = 0, flags = 0;
+  };
+  uint64_t state = 0;
+  Dir dir[2];  // indexed by Direction
+  uint64_t last_dir = 0, retrans = 0, last_index = 0, last_win = 0, last_wscale = 0,
+           last_flags = 0;
+  uint32_t last_seq = 0, last_ack = 0, last_end = 0;
+};
+absl::Status TcpScalarsToState(const TcpScalars& in, TcpConnState* out);
+
+// The FTP helper's state (`ftp`, `expectations`) of a message into out (whose flow must be
+// decoded already: an expectation takes its master's family and zone).
+absl::Status HelperStateFromProto(const proto::Flow& in, Nanos now, Nanos age, DecodedFlow* out);
+
 // Validates everything a peer or a file could get wrong (address lengths, families,
 // protocol numbers, TCP state range, window scale) and returns a clear error instead of a
 // flow that would misbehave. flow.expires = now + remaining.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
@@ -135,16 +136,18 @@ class Reader {
     p_ += n;
     return true;
   }
+  bool Addr(size_t n, IpAddress* out) {
+    if (static_cast<size_t>(end_ - p_) < n) return false;
+    std::memcpy(out->bytes.data(), p_, n);
+    p_ += n;
+    return true;
+  }
   const char* pos() const { return p_; }
 
  private:
   const char* p_;
   const char* end_;
 };
-
-uint32_t FamilyOf(bool v6) {
-  return static_cast<uint32_t>(v6 ? Family::kIpv6 : Family::kIpv4);
-}
 
 // A tuple address as the record carries it: 4 bytes for IPv4, 16 for IPv6 (as TupleToProto).
 std::string_view AddrBytes(const IpAddress& a, const Tuple& t) {
@@ -160,19 +163,17 @@ void WriteTuple(Writer& w, const Tuple& t) {
   w.Be16(t.dport);
 }
 
-bool ReadTuple(Reader& r, proto::Tuple* t) {
+bool ReadTuple(Reader& r, Tuple* t) {
   uint8_t v6, proto;
   uint32_t sport, dport;
   if (!r.Byte(&v6) || v6 > 1 || !r.Byte(&proto)) return false;
   const size_t n = v6 ? 16 : 4;
-  if (!r.Raw(n, t->mutable_src()) || !r.Raw(n, t->mutable_dst()) || !r.Be16(&sport) ||
-      !r.Be16(&dport)) {
+  if (!r.Addr(n, &t->src) || !r.Addr(n, &t->dst) || !r.Be16(&sport) || !r.Be16(&dport))
     return false;
-  }
-  t->set_family(FamilyOf(v6));
-  t->set_proto(proto);
-  t->set_sport(sport);
-  t->set_dport(dport);
+  t->family = v6 ? Family::kIpv6 : Family::kIpv4;
+  t->proto = proto;
+  t->sport = static_cast<uint16_t>(sport);
+  t->dport = static_cast<uint16_t>(dport);
   return true;
 }
 
@@ -359,7 +360,7 @@ void AppendFlowRecord(const FlowEvent& e, Nanos now, Nanos wall_now, RecordConte
 }
 
 absl::Status ReadFlowRecord(std::string_view records, size_t* pos, int64_t batch_wall_ms,
-                            Nanos now, Nanos age, RecordContext* ctx, proto::Flow* f,
+                            Nanos now, Nanos age, RecordContext* ctx, proto::Flow* scratch,
                             PeerFlowUpdate* out) {
   const auto malformed = [&](const char* what) {
     // The context of the following records is unknown now: give up on the batch.
@@ -376,6 +377,8 @@ absl::Status ReadFlowRecord(std::string_view records, size_t* pos, int64_t batch
   *pos = static_cast<size_t>(rec - records.data()) + len;
   Reader r(rec, rec + len);
 
+  // The record is read whole into plain values first (a framing error ends the batch),
+  // then checked and converted by the codec's shared pieces (a bad value skips the record).
   uint8_t kind, proto;
   if (!r.Byte(&kind) || !r.Byte(&proto)) return malformed("truncated header");
   const uint8_t type = kind & 3;
@@ -383,37 +386,32 @@ absl::Status ReadFlowRecord(std::string_view records, size_t* pos, int64_t batch
   const bool v6 = kind & kKindIpv6;
   const size_t n = v6 ? 16 : 4;
   const auto form = static_cast<ReplyForm>((kind >> kKindFormShift) & 3);
-  f->Clear();
-  proto::Tuple* o = f->mutable_original();
-  proto::Tuple* rt = f->mutable_reply();
-  o->set_family(FamilyOf(v6));
-  o->set_proto(proto);
-  rt->set_family(FamilyOf(v6));
-  rt->set_proto(proto);
-  if (!r.Raw(n, o->mutable_src())) return malformed("truncated address");
+  Tuple o;
+  o.family = v6 ? Family::kIpv6 : Family::kIpv4;
+  o.proto = proto;
+  if (!r.Addr(n, &o.src)) return malformed("truncated address");
   if (kind & kKindSameDst) {
     if (ctx->dst_len != n) return malformed("no previous destination");
-    o->mutable_dst()->assign(ctx->dst, n);
-  } else if (!r.Raw(n, o->mutable_dst())) {
+    std::memcpy(o.dst.bytes.data(), ctx->dst, n);
+  } else if (!r.Addr(n, &o.dst)) {
     return malformed("truncated address");
   }
-  Save(ctx->dst, &ctx->dst_len, o->dst());
+  Save(ctx->dst, &ctx->dst_len, AddrBytes(o.dst, o));
   uint32_t sport, dport;
   if (!r.Be16(&sport) || !r.Be16(&dport)) return malformed("truncated ports");
-  o->set_sport(sport);
-  o->set_dport(dport);
-  *rt->mutable_src() = o->dst();
-  *rt->mutable_dst() = o->src();
-  rt->set_sport(dport);
-  rt->set_dport(sport);
-  const auto read_nat = [&](std::string* addr) {
+  o.sport = static_cast<uint16_t>(sport);
+  o.dport = static_cast<uint16_t>(dport);
+  Tuple rt = o;
+  std::swap(rt.src, rt.dst);
+  std::swap(rt.sport, rt.dport);
+  const auto read_nat = [&](IpAddress* addr) {
     if (kind & kKindSameNat) {
       if (ctx->nat_len != n) return false;
-      addr->assign(ctx->nat, n);
-    } else if (!r.Raw(n, addr)) {
+      std::memcpy(addr->bytes.data(), ctx->nat, n);
+    } else if (!r.Addr(n, addr)) {
       return false;
     }
-    Save(ctx->nat, &ctx->nat_len, *addr);
+    Save(ctx->nat, &ctx->nat_len, AddrBytes(*addr, o));
     return true;
   };
   uint32_t p;
@@ -421,20 +419,19 @@ absl::Status ReadFlowRecord(std::string_view records, size_t* pos, int64_t batch
     case kMirror:
       break;
     case kSnat:
-      if (!read_nat(rt->mutable_dst()) || !r.Be16(&p)) return malformed("bad NAT binding");
-      rt->set_dport(p);
+      if (!read_nat(&rt.dst) || !r.Be16(&p)) return malformed("bad NAT binding");
+      rt.dport = static_cast<uint16_t>(p);
       break;
     case kDnat:
-      if (!read_nat(rt->mutable_src()) || !r.Be16(&p)) return malformed("bad NAT binding");
-      rt->set_sport(p);
+      if (!read_nat(&rt.src) || !r.Be16(&p)) return malformed("bad NAT binding");
+      rt.sport = static_cast<uint16_t>(p);
       break;
     case kFull:
-      if (!r.Raw(n, rt->mutable_src()) || !r.Raw(n, rt->mutable_dst()) || !r.Be16(&sport) ||
-          !r.Be16(&dport)) {
+      if (!r.Addr(n, &rt.src) || !r.Addr(n, &rt.dst) || !r.Be16(&sport) || !r.Be16(&dport)) {
         return malformed("truncated reply tuple");
       }
-      rt->set_sport(sport);
-      rt->set_dport(dport);
+      rt.sport = static_cast<uint16_t>(sport);
+      rt.dport = static_cast<uint16_t>(dport);
       break;
   }
   uint32_t ext = 0;
@@ -446,7 +443,7 @@ absl::Status ReadFlowRecord(std::string_view records, size_t* pos, int64_t batch
     if ((ext & kExtZone) && !r.Varint32(&zone)) return malformed("truncated zone");
     if (ext & ~kExtZone) return malformed("extension on a destroy");
     out->type = FlowEventType::kDestroy;
-    if (absl::Status s = codec::TupleFromProto(*o, &out->original); !s.ok()) return s;
+    out->original = o;
     if (zone > 0xffff) return absl::InvalidArgumentError("zone out of range");
     out->zone = static_cast<uint16_t>(zone);
     out->decoded = codec::DecodedFlow{};
@@ -465,63 +462,61 @@ absl::Status ReadFlowRecord(std::string_view records, size_t* pos, int64_t batch
   ctx->age_ms = static_cast<int64_t>(static_cast<uint64_t>(ctx->age_ms) +
                                      static_cast<uint64_t>(Unzz(age_z)));
   ctx->id += static_cast<uint64_t>(Unzz(id));
-  f->set_status(ctx->status);
-  f->set_timeout_ms(ctx->timeout_ms);
-  f->set_wall_time_ms(batch_wall_ms);
-  int64_t created;
-  if (__builtin_sub_overflow(batch_wall_ms, ctx->age_ms, &created))
+  codec::FlowScalars scalars;
+  scalars.status = ctx->status;
+  scalars.timeout_ms = ctx->timeout_ms;
+  scalars.wall_time_ms = batch_wall_ms;
+  if (__builtin_sub_overflow(batch_wall_ms, ctx->age_ms, &scalars.created_wall_ms))
     return absl::InvalidArgumentError("creation time out of range");
-  f->set_created_wall_ms(created);
-  f->set_id(ctx->id);
+  scalars.id = ctx->id;
   if (ext & kExtZone) {
     if (!r.Varint32(&zone)) return malformed("truncated zone");
-    f->set_zone(zone);
+    scalars.zone = zone;
   }
   uint32_t v;
   if (ext & kExtMark) {
     if (!r.Varint32(&v)) return malformed("truncated mark");
-    f->set_mark(v);
+    scalars.mark = v;
   }
   if (ext & kExtHelper) {
     if (!r.Varint32(&v)) return malformed("truncated helper");
     if (v != 1) return absl::InvalidArgumentError(absl::StrCat("unknown helper ", v));
-    f->set_helper("ftp");
   }
-  if ((ext & kExtMaster) && !ReadTuple(r, f->mutable_master())) return malformed("bad master");
+  std::optional<Tuple> master;
+  if (ext & kExtMaster) {
+    master.emplace();
+    if (!ReadTuple(r, &*master)) return malformed("bad master");
+  }
+  FlowCounters counters[2];
   if (ext & kExtCounters) {
-    uint64_t c[4];
-    for (uint64_t& x : c)
-      if (!r.Varint(&x)) return malformed("truncated counters");
-    f->mutable_counters_original()->set_packets(c[0]);
-    f->mutable_counters_original()->set_bytes(c[1]);
-    f->mutable_counters_reply()->set_packets(c[2]);
-    f->mutable_counters_reply()->set_bytes(c[3]);
+    for (FlowCounters& c : counters)
+      if (!r.Varint(&c.packets) || !r.Varint(&c.bytes)) return malformed("truncated counters");
   }
+  std::optional<SeqAdjust> seq_adjust;
   if (ext & kExtSeqAdjust) {
-    for (int i = 0; i < 2; ++i) {
-      uint32_t pos_v;
+    seq_adjust.emplace();
+    for (SeqAdjustDir& d : seq_adjust->dir) {
       uint64_t before, after;
-      if (!r.Varint32(&pos_v) || !r.Varint(&before) || !r.Varint(&after))
+      if (!r.Varint32(&d.correction_pos) || !r.Varint(&before) || !r.Varint(&after))
         return malformed("truncated seq_adjust");
       const int64_t b = Unzz(before), a = Unzz(after);
       if (b < INT32_MIN || b > INT32_MAX || a < INT32_MIN || a > INT32_MAX)
         return absl::InvalidArgumentError("seq_adjust offset out of range");
-      proto::SeqAdjust* s = f->add_seq_adjust();
-      s->set_correction_pos(pos_v);
-      s->set_offset_before(static_cast<int32_t>(b));
-      s->set_offset_after(static_cast<int32_t>(a));
+      d.offset_before = static_cast<int32_t>(b);
+      d.offset_after = static_cast<int32_t>(a);
     }
   }
-  if (ext & kExtHelperData) {
+  const bool helper_data = ext & kExtHelperData;
+  if (helper_data) {
+    // Rare (FTP control connections): kept as a message, checked by the codec below.
     uint32_t len;
     std::string bytes;
     if (!r.Varint32(&len) || !r.Raw(len, &bytes)) return malformed("truncated helper data");
-    proto::Flow helper_data;
-    if (!helper_data.ParseFromString(bytes))
+    scratch->Clear();
+    if (!scratch->ParseFromString(bytes))
       return absl::InvalidArgumentError("helper data does not parse");
-    if (helper_data.has_ftp()) *f->mutable_ftp() = helper_data.ftp();
-    *f->mutable_expectations() = helper_data.expectations();
   }
+  codec::TcpScalars tcp;
   if (proto == kProtoTcp) {
     uint8_t b0, scales;
     uint32_t retrans, last_index, last_win, last_wscale, last_flags, end[2];
@@ -530,49 +525,64 @@ absl::Status ReadFlowRecord(std::string_view records, size_t* pos, int64_t batch
         !r.Byte(&scales) || !r.Be32(&end[0]) || !r.Be32(&end[1])) {
       return malformed("truncated tcp state");
     }
-    proto::TcpState* t = f->mutable_tcp();
-    proto::TcpDirState* d[2] = {t->mutable_original(), t->mutable_reply()};
-    t->set_state(b0 & 0xf);
+    tcp.retrans = retrans;
+    tcp.last_index = last_index;
+    tcp.last_win = last_win;
+    tcp.last_wscale = last_wscale;
+    tcp.last_flags = last_flags;
+    codec::TcpScalars::Dir* d = tcp.dir;
+    tcp.state = b0 & 0xf;
     const int ld = (b0 >> 4) & 1;
-    t->set_last_dir(ld);
-    t->set_retrans(retrans);
-    t->set_last_index(last_index);
-    t->set_last_win(last_win);
-    t->set_last_wscale(last_wscale);
-    t->set_last_flags(last_flags);
+    tcp.last_dir = ld;
     for (int i = 0; i < 2; ++i) {
-      d[i]->set_td_end(end[i]);
-      d[i]->set_td_scale(i == 0 ? scales & 0xf : scales >> 4);
+      d[i].td_end = end[i];
+      d[i].td_scale = i == 0 ? scales & 0xf : scales >> 4;
     }
     for (int i = 0; i < 2; ++i) {
-      uint32_t maxwin;
       uint64_t maxack;
       uint8_t flags;
-      if (!r.Varint32(&maxwin) || !r.Varint(&maxack) || !r.Byte(&flags))
+      if (!r.Varint32(&d[i].td_maxwin) || !r.Varint(&maxack) || !r.Byte(&flags))
         return malformed("truncated tcp direction");
-      d[i]->set_td_maxwin(maxwin);
-      d[i]->set_td_maxack(end[1 - i] + static_cast<uint32_t>(Unzz(maxack)));
-      d[i]->set_flags(flags);
+      d[i].td_maxack = end[1 - i] + static_cast<uint32_t>(Unzz(maxack));
+      d[i].flags = flags;
     }
     for (int i = 0; i < 2; ++i) {
       uint64_t z;
       if (!r.Varint(&z)) return malformed("truncated tcp direction");
       const bool sel = (b0 >> (5 + i)) & 1;
-      const uint32_t pred = sel ? d[1 - i]->td_maxack() + d[1 - i]->td_maxwin()
-                                : d[i]->td_end() + d[i]->td_maxwin();
-      d[i]->set_td_maxend(pred + static_cast<uint32_t>(Unzz(z)));
+      const uint32_t pred = sel ? d[1 - i].td_maxack + d[1 - i].td_maxwin
+                                : d[i].td_end + d[i].td_maxwin;
+      d[i].td_maxend = pred + static_cast<uint32_t>(Unzz(z));
     }
     uint64_t seq, ack, last_end;
     if (!r.Varint(&seq) || !r.Varint(&ack) || !r.Varint(&last_end))
       return malformed("truncated tcp state");
-    t->set_last_seq(end[ld] + static_cast<uint32_t>(Unzz(seq)));
-    t->set_last_ack(end[1 - ld] + static_cast<uint32_t>(Unzz(ack)));
-    t->set_last_end(t->last_seq() + static_cast<uint32_t>(Unzz(last_end)));
+    tcp.last_seq = end[ld] + static_cast<uint32_t>(Unzz(seq));
+    tcp.last_ack = end[1 - ld] + static_cast<uint32_t>(Unzz(ack));
+    tcp.last_end = tcp.last_seq + static_cast<uint32_t>(Unzz(last_end));
   }
   // Bytes left in the record are fields of a later format: skipped.
-  if (absl::Status s = codec::FlowFromProto(*f, now, age, &out->decoded); !s.ok()) return s;
-  out->original = out->decoded.flow.tuple[0];
-  out->zone = out->decoded.flow.zone;
+
+  codec::DecodedFlow& decoded = out->decoded;
+  decoded = codec::DecodedFlow{};
+  Flow& f = decoded.flow;
+  f.tuple[0] = o;
+  f.tuple[1] = rt;
+  if (absl::Status s = codec::ScalarsToFlow(scalars, now, age, &decoded); !s.ok()) return s;
+  if (proto == kProtoTcp) {
+    if (absl::Status s = codec::TcpScalarsToState(tcp, &f.tcp); !s.ok()) return s;
+  }
+  if (ext & kExtHelper) f.helper = FlowHelper::kFtp;
+  decoded.master_tuple = master;
+  f.counters[0] = counters[0];
+  f.counters[1] = counters[1];
+  decoded.seq_adjust = seq_adjust;
+  if (helper_data) {
+    if (absl::Status s = codec::HelperStateFromProto(*scratch, now, age, &decoded); !s.ok())
+      return s;
+  }
+  out->original = o;
+  out->zone = f.zone;
   return absl::OkStatus();
 }
 

@@ -2,10 +2,12 @@
 // of length-prefixed, fixed-layout records with varints, replacing one protobuf FlowUpdate
 // per event (about 2x smaller, and no per-event protobuf parse on the receiver).
 //
-// Encoding writes straight from the engine's Flow the values FlowToProto would put in a
-// message (only the rare FTP helper state is built as a message), ~2.5x cheaper per event
-// on the active node. Decoding is unpacking into proto::Flow + FlowFromProto, so
-// proto/flow_codec.h's range checks still guard what a peer sends.
+// Neither side builds a proto::Flow per event (only the rare FTP helper state travels as a
+// message). Encoding writes straight from the engine's Flow the values FlowToProto would put
+// in a message; decoding reads the record whole into plain values and converts them with
+// the codec's shared checks (codec::ScalarsToFlow, TcpScalarsToState, HelperStateFromProto:
+// proto/flow_codec.h), the same ones FlowFromProto uses, so a record is accepted exactly
+// when the message with the same values would be.
 //
 // Records are delta-coded against the previous record of the same batch (RecordContext):
 // status, timeout, age and id as differences, the server address and the NAT address as
@@ -50,7 +52,7 @@ void AppendFlowRecord(const FlowEvent& e, Nanos now, Nanos wall_now, RecordConte
 
 // Reads the record at *pos of `records` into *out, advancing *pos past it (also when the
 // record's contents are rejected, so the caller can count it and go on). A framing error
-// (truncated length) sets *pos to the end. `scratch` is reused across calls.
+// (truncated length) sets *pos to the end. `scratch` holds FTP helper state, when present.
 absl::Status ReadFlowRecord(std::string_view records, size_t* pos, int64_t batch_wall_ms,
                             Nanos now, Nanos age, RecordContext* ctx, proto::Flow* scratch,
                             PeerFlowUpdate* out);
