@@ -147,6 +147,10 @@ void FlowToProto(const Flow& f, Nanos now, Nanos wall_now, const FlowExtras& ext
       s->set_offset_after(d.offset_after);
     }
   }
+  HelperStateToProto(extras, now, f.family(), out);
+}
+
+void HelperStateToProto(const FlowExtras& extras, Nanos now, Family family, proto::Flow* out) {
   if (extras.ftp_state) {
     proto::FtpState* fs = out->mutable_ftp();
     for (int i = 0; i < extras.ftp_state->seq_aft_nl_num[0]; ++i)
@@ -154,7 +158,7 @@ void FlowToProto(const Flow& f, Nanos now, Nanos wall_now, const FlowExtras& ext
     for (int i = 0; i < extras.ftp_state->seq_aft_nl_num[1]; ++i)
       fs->add_seq_aft_nl_reply(extras.ftp_state->seq_aft_nl[1][i]);
   }
-  if (extras.expectation) ExpectationToProto(*extras.expectation, now, f.family(), out->add_expectations());
+  if (extras.expectation) ExpectationToProto(*extras.expectation, now, family, out->add_expectations());
 }
 
 absl::Status ScalarsToFlow(const FlowScalars& in, Nanos now, Nanos age, DecodedFlow* out) {

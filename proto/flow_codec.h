@@ -79,6 +79,9 @@ struct TcpScalars {
 };
 absl::Status TcpScalarsToState(const TcpScalars& in, TcpConnState* out);
 
+// The FTP helper's state of `extras` (`ftp`, `expectations`) into *out, as FlowToProto
+// writes it; `family` is the master flow's.
+void HelperStateToProto(const FlowExtras& extras, Nanos now, Family family, proto::Flow* out);
 // The FTP helper's state (`ftp`, `expectations`) of a message into out (whose flow must be
 // decoded already: an expectation takes its master's family and zone).
 absl::Status HelperStateFromProto(const proto::Flow& in, Nanos now, Nanos age, DecodedFlow* out);

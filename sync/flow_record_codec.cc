@@ -240,7 +240,7 @@ void WriteTcp(Writer& w, const TcpConnState& t) {
 }  // namespace
 
 void AppendFlowRecord(const FlowEvent& e, Nanos now, Nanos wall_now, RecordContext* ctx,
-                      proto::Flow* scratch, std::string* out) {
+                      std::string* out) {
   // Written straight from the engine's Flow: the same values FlowToProto would put in the
   // message (the decoder reads them back through it), without building one per event.
   const Flow& f = e.flow;
@@ -338,10 +338,8 @@ void AppendFlowRecord(const FlowEvent& e, Nanos now, Nanos wall_now, RecordConte
     }
     if (ext & kExtHelperData) {
       // Rare (FTP control connections): the helper state keeps its protobuf form.
-      codec::FlowToProto(f, now, wall_now, codec::ExtrasOf(e), scratch);
       proto::Flow helper_data;
-      if (scratch->has_ftp()) *helper_data.mutable_ftp() = scratch->ftp();
-      *helper_data.mutable_expectations() = scratch->expectations();
+      codec::HelperStateToProto(codec::ExtrasOf(e), now, o.family, &helper_data);
       const std::string bytes = helper_data.SerializeAsString();
       w.Varint(bytes.size());
       w.Raw(bytes);
@@ -512,7 +510,6 @@ absl::Status ReadFlowRecord(std::string_view records, size_t* pos, int64_t batch
     uint32_t len;
     std::string bytes;
     if (!r.Varint32(&len) || !r.Raw(len, &bytes)) return malformed("truncated helper data");
-    scratch->Clear();
     if (!scratch->ParseFromString(bytes))
       return absl::InvalidArgumentError("helper data does not parse");
   }

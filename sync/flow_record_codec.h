@@ -44,11 +44,11 @@ struct RecordContext {
   uint64_t id = 0;
 };
 
-// Appends one record for `e` to *out and advances *ctx. `scratch` is used only for events
-// with FTP helper state. `now` / `wall_now` as for codec::FlowToProto; the
-// batch's wall time must be wall_now / 1 ms (the record carries no wall time of its own).
+// Appends one record for `e` to *out and advances *ctx. `now` / `wall_now` as for
+// codec::FlowToProto; the batch's wall time must be wall_now / 1 ms (the record carries no
+// wall time of its own).
 void AppendFlowRecord(const FlowEvent& e, Nanos now, Nanos wall_now, RecordContext* ctx,
-                      proto::Flow* scratch, std::string* out);
+                      std::string* out);
 
 // Reads the record at *pos of `records` into *out, advancing *pos past it (also when the
 // record's contents are rejected, so the caller can count it and go on). A framing error

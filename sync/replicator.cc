@@ -95,7 +95,7 @@ void Replicator::Append(BatchBuilder& b, const FlowEvent& e, Nanos now) {
   // is implied; the remaining lifetime is still taken at `now`.
   const size_t mark = b.body.size();
   const RecordContext before = b.ctx;
-  AppendFlowRecord(e, now, b.wall, &b.ctx, &scratch_flow_, &b.body);
+  AppendFlowRecord(e, now, b.wall, &b.ctx, &b.body);
   if (b.events > 0 && b.body.size() > BodyLimit()) {
     b.body.resize(mark);
     b.ctx = before;
@@ -105,7 +105,7 @@ void Replicator::Append(BatchBuilder& b, const FlowEvent& e, Nanos now) {
     b.started = now;
     b.ctx = RecordContext{};
     // Re-encode against the new batch's wall clock and an empty delta context.
-    AppendFlowRecord(e, now, b.wall, &b.ctx, &scratch_flow_, &b.body);
+    AppendFlowRecord(e, now, b.wall, &b.ctx, &b.body);
   }
   ++b.events;
 }

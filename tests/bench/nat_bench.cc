@@ -56,6 +56,15 @@ struct Bench {
     return conntrack->Confirm(b.ct, now) == CtVerdict::kAccept;
   }
 
+  // Forward of `wire` as it came from the LAN: NAT rewrites in place, so every packet
+  // starts again from the wire bytes.
+  bool Send(PacketBuffer& b, const std::vector<uint8_t>& wire, bool with_nat, Nanos now) {
+    b.in_iface = lan;
+    b.frame.assign(wire.begin(), wire.end());
+    b.ct = CtAttachment{};
+    return Forward(b, with_nat, now);
+  }
+
   Topology topology;
   std::unique_ptr<ConntrackEngine> conntrack;
   std::unique_ptr<NatEngine> nat;
@@ -74,25 +83,31 @@ std::vector<uint8_t> UdpFrame(uint32_t i) {
       .Build();
 }
 
-void EstablishedPackets(benchmark::State& state, bool with_nat) {
-  Bench bench(1 << 16);
-  std::vector<std::vector<uint8_t>> frames;
-  for (int i = 0; i < kEstablishedFlows; ++i) {
-    frames.push_back(UdpFrame(i));
-    PacketBuffer b;
-    b.frame = frames.back();
-    b.in_iface = bench.lan;
-    if (!bench.Forward(b, with_nat, 0)) state.SkipWithError("setup failed");
-  }
+const std::vector<std::vector<uint8_t>>& EstablishedFrames() {
+  static const auto* const frames = [] {
+    auto* v = new std::vector<std::vector<uint8_t>>;
+    for (int i = 0; i < kEstablishedFlows; ++i) v->push_back(UdpFrame(i));
+    return v;
+  }();
+  return *frames;
+}
+
+// A pipeline holding the kEstablishedFlows flows.
+std::unique_ptr<Bench> EstablishedBench(benchmark::State& state, bool with_nat) {
+  auto bench = std::make_unique<Bench>(1 << 16);
   PacketBuffer b;
-  b.in_iface = bench.lan;
+  for (const std::vector<uint8_t>& f : EstablishedFrames())
+    if (!bench->Send(b, f, with_nat, 0)) state.SkipWithError("setup failed");
+  return bench;
+}
+
+void EstablishedPackets(benchmark::State& state, bool with_nat) {
+  const std::unique_ptr<Bench> bench = EstablishedBench(state, with_nat);
+  const std::vector<std::vector<uint8_t>>& frames = EstablishedFrames();
+  PacketBuffer b;
   size_t i = 0;
-  for (auto _ : state) {
-    const std::vector<uint8_t>& f = frames[i++ & (kEstablishedFlows - 1)];
-    b.frame.assign(f.begin(), f.end());  // NAT rewrites in place: start from the wire bytes
-    b.ct = CtAttachment{};
-    benchmark::DoNotOptimize(bench.Forward(b, with_nat, 1));
-  }
+  for (auto _ : state)
+    benchmark::DoNotOptimize(bench->Send(b, frames[i++ & (kEstablishedFlows - 1)], with_nat, 1));
   state.SetItemsProcessed(state.iterations());
 }
 
@@ -101,16 +116,23 @@ void BM_EstablishedSnat(benchmark::State& state) { EstablishedPackets(state, tru
 BENCHMARK(BM_EstablishedTrackOnly);
 BENCHMARK(BM_EstablishedSnat);
 
-void NewFlows(benchmark::State& state, bool with_nat) {
-  constexpr size_t kMax = 1 << 18;
-  static const std::vector<std::vector<uint8_t>>* const frames = [] {
+// New flows fill a table of kNewFlowsMax + 1 slots, then the table starts afresh (untimed).
+constexpr size_t kNewFlowsMax = 1 << 18;
+
+const std::vector<std::vector<uint8_t>>& NewFlowFrames() {
+  static const auto* const frames = [] {
     auto* v = new std::vector<std::vector<uint8_t>>;
-    for (uint32_t i = 0; i < kMax; ++i) v->push_back(UdpFrame(i));
+    for (uint32_t i = 0; i < kNewFlowsMax; ++i) v->push_back(UdpFrame(i));
     return v;
   }();
+  return *frames;
+}
+
+void NewFlows(benchmark::State& state, bool with_nat) {
+  constexpr size_t kMax = kNewFlowsMax;
+  const std::vector<std::vector<uint8_t>>& frames = NewFlowFrames();
   auto bench = std::make_unique<Bench>(kMax + 1);
   PacketBuffer b;
-  b.in_iface = bench->lan;
   size_t n = 0;
   for (auto _ : state) {
     if (n == kMax) {
@@ -119,10 +141,7 @@ void NewFlows(benchmark::State& state, bool with_nat) {
       n = 0;
       state.ResumeTiming();
     }
-    const std::vector<uint8_t>& f = (*frames)[n++];
-    b.frame.assign(f.begin(), f.end());
-    b.ct = CtAttachment{};
-    benchmark::DoNotOptimize(bench->Forward(b, with_nat, 1));
+    benchmark::DoNotOptimize(bench->Send(b, frames[n++], with_nat, 1));
   }
   state.SetItemsProcessed(state.iterations());
 }
@@ -161,49 +180,31 @@ void Interleaved(benchmark::State& state, Forward forward, Refill refill) {
 }
 
 void BM_EstablishedInterleaved(benchmark::State& state) {
-  std::vector<std::vector<uint8_t>> frames;
-  std::unique_ptr<Bench> benches[2];
+  const std::unique_ptr<Bench> benches[2] = {EstablishedBench(state, false),
+                                             EstablishedBench(state, true)};
+  const std::vector<std::vector<uint8_t>>& frames = EstablishedFrames();
   PacketBuffer b;
-  for (int with_nat = 0; with_nat < 2; ++with_nat) {
-    benches[with_nat] = std::make_unique<Bench>(1 << 16);
-    b.in_iface = benches[with_nat]->lan;
-    for (int i = 0; i < kEstablishedFlows; ++i) {
-      if (with_nat == 0) frames.push_back(UdpFrame(i));
-      b.frame = frames[i];
-      b.ct = CtAttachment{};
-      if (!benches[with_nat]->Forward(b, with_nat == 1, 0)) state.SkipWithError("setup failed");
-    }
-  }
   size_t base = 0;
   Interleaved(
       state,
       [&](bool with_nat, size_t k) {
-        const std::vector<uint8_t>& f = frames[(base + k) & (kEstablishedFlows - 1)];
-        b.in_iface = benches[with_nat]->lan;
-        b.frame.assign(f.begin(), f.end());
-        b.ct = CtAttachment{};
-        return benches[with_nat]->Forward(b, with_nat, 1);
+        return benches[with_nat]->Send(b, frames[(base + k) & (kEstablishedFlows - 1)], with_nat,
+                                       1);
       },
       [&] { base += kBlock; });
 }
 BENCHMARK(BM_EstablishedInterleaved);
 
 void BM_NewFlowsInterleaved(benchmark::State& state) {
-  constexpr size_t kMax = 1 << 18;
-  std::vector<std::vector<uint8_t>> frames;
-  frames.reserve(kMax);
-  for (uint32_t i = 0; i < kMax; ++i) frames.push_back(UdpFrame(i));
+  constexpr size_t kMax = kNewFlowsMax;
+  const std::vector<std::vector<uint8_t>>& frames = NewFlowFrames();
   std::unique_ptr<Bench> benches[2];
   size_t base = kMax;
   PacketBuffer b;
   Interleaved(
       state,
       [&](bool with_nat, size_t k) {
-        Bench& bench = *benches[with_nat];
-        b.in_iface = bench.lan;
-        b.frame.assign(frames[base + k].begin(), frames[base + k].end());
-        b.ct = CtAttachment{};
-        return bench.Forward(b, with_nat, 1);
+        return benches[with_nat]->Send(b, frames[base + k], with_nat, 1);
       },
       [&] {
         base += kBlock;

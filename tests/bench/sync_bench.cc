@@ -293,7 +293,6 @@ BENCHMARK(BM_ChurnReplication)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMill
 void BM_EncodeRecords(benchmark::State& state) {
   const std::vector<FlowEvent> events = NewEvents(1 << 16);
   RecordContext ctx;
-  proto::Flow scratch;
   std::string body;
   body.reserve(1 << 16);
   size_t i = 0;
@@ -302,8 +301,7 @@ void BM_EncodeRecords(benchmark::State& state) {
       body.clear();
       ctx = RecordContext{};
     }
-    AppendFlowRecord(events[i++ & 0xffff], 0, 1'700'000'000 * kNanosPerSecond, &ctx, &scratch,
-                     &body);
+    AppendFlowRecord(events[i++ & 0xffff], 0, 1'700'000'000 * kNanosPerSecond, &ctx, &body);
   }
   benchmark::DoNotOptimize(body.data());
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
@@ -323,7 +321,7 @@ void BM_DecodeRecords(benchmark::State& state) {
       batches.emplace_back();
       ctx = RecordContext{};
     }
-    AppendFlowRecord(e, 0, wall, &ctx, &scratch, &batches.back());
+    AppendFlowRecord(e, 0, wall, &ctx, &batches.back());
   }
   size_t b = 0, pos = 0;
   PeerFlowUpdate u;

@@ -28,10 +28,9 @@ struct Encoded {
 Encoded EncodeAll(const std::vector<FlowEvent>& events) {
   Encoded out;
   RecordContext ctx;
-  proto::Flow scratch;
   for (const FlowEvent& e : events) {
     const size_t before = out.bytes.size();
-    AppendFlowRecord(e, kNow, kWall, &ctx, &scratch, &out.bytes);
+    AppendFlowRecord(e, kNow, kWall, &ctx, &out.bytes);
     out.sizes.push_back(out.bytes.size() - before);
   }
   return out;
