@@ -13,6 +13,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -54,7 +55,8 @@ struct FlowStoreOptions {
   SyncPolicy sync = SyncPolicy::kInterval;
   Nanos sync_interval = 100 * kNanosPerMilli;  // kInterval only
   size_t queue_capacity = 1 << 20;             // events waiting for the writer; then drops
-  size_t max_batch = 8192;                     // events per WriteBatch
+  // Events per WriteBatch, at most: a batch is one queue block, cut to whole huge pages.
+  size_t max_batch = 8192;
   // How long the writer waits for a batch to fill before writing a partial one (real
   // time: this only paces the thread, it decides nothing).
   Nanos max_batch_delay = 2 * kNanosPerMilli;
@@ -152,14 +154,19 @@ class FlowStore {
 
   FlowStoreOptions options_;
   internal::StoreDb db_;
+  const size_t block_ops_;  // ops per queue block (see BlockOps)
 
   mutable std::mutex mu_;
   std::condition_variable work_cv_;      // writer waits here
   std::condition_variable done_cv_;      // Flush waits here
-  // The queue: blocks of up to max_batch ops, handed to the writer whole and recycled, so
-  // that pushing writes into memory already mapped (and often cached) and never moves what
-  // is queued, whatever the depth.
-  std::vector<std::unique_ptr<Block>> queue_;        // guarded by mu_
+  // The queue: blocks of up to block_ops_ ops, handed to the writer a few at a time and
+  // recycled, so that pushing writes into memory already mapped (and often cached) and
+  // never moves what is queued, whatever the depth.
+  struct QueuedBlock {
+    std::unique_ptr<Block> ops;
+    size_t counted = 0;  // ops that count toward queue_capacity
+  };
+  std::deque<QueuedBlock> queue_;                    // guarded by mu_
   std::vector<std::unique_ptr<Block>> free_blocks_;  // guarded by mu_
   size_t queued_events_ = 0;             // guarded by mu_ (rewrites count 0 toward capacity)
   uint64_t pushed_ops_ = 0;              // guarded by mu_

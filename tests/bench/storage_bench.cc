@@ -70,6 +70,22 @@ std::map<std::string, double> ThreadCpuSeconds() {
   return out;
 }
 
+// Peak resident set since the last ResetPeakRss(), from /proc/self/status (VmHWM).
+long PeakRssBytes() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6)) * 1024;
+  return 0;
+}
+long RssBytes() {
+  std::ifstream f("/proc/self/statm");
+  long pages = 0, rss = 0;
+  f >> pages >> rss;
+  return rss * ::sysconf(_SC_PAGESIZE);
+}
+void ResetPeakRss() { std::ofstream("/proc/self/clear_refs") << "5"; }
+
 std::string BenchDir(const std::string& tag) {
   const std::string p = (std::filesystem::temp_directory_path() /
                          ("ctsync-bench-" + tag + "-" + std::to_string(::getpid())))
@@ -124,7 +140,8 @@ FlowStoreOptions Options(const std::string& path, Clock* clock, SyncPolicy sync)
 // coalesces); 2K flows: hot flows, 3 of 4 events coalesce within their batch.
 // proc_cpu_s_per_1M: CPU seconds of the whole process (writer, producer, RocksDB's
 // flush and compaction threads) per 1M events: the figure that does not depend on how
-// busy the machine's other cores are.
+// busy the machine's other cores are. peak_rss_growth_MB: the most memory the burst held
+// at once (queue, memtables).
 void BM_StoreAbsorbEvents(benchmark::State& state) {
   const auto sync = static_cast<SyncPolicy>(state.range(0));
   ManualClock clock(kSec);
@@ -133,6 +150,8 @@ void BM_StoreAbsorbEvents(benchmark::State& state) {
   const auto kFlows = static_cast<uint32_t>(state.range(1));
   std::vector<FlowEvent> events(4096);
   uint64_t total = 0;
+  ResetPeakRss();
+  const long rss0 = RssBytes();
   const double cpu0 = ProcessCpuSeconds();
   // Threads are created lazily (RocksDB's pools) and the store's writer lives as long as
   // the store: measure from here, a thread missing at the start counts from zero.
@@ -158,6 +177,9 @@ void BM_StoreAbsorbEvents(benchmark::State& state) {
     total += kMillion;
   }
   state.counters["proc_cpu_s_per_1M"] = (ProcessCpuSeconds() - cpu0) * kMillion / total;
+  // Queue blocks, memtables and RocksDB's buffers at their highest: fresh memory the burst
+  // made the kernel zero (and, in a VM, the host back) page by page.
+  state.counters["peak_rss_growth_MB"] = static_cast<double>(PeakRssBytes() - rss0) / (1 << 20);
   std::map<std::string, double> threads = ThreadCpuSeconds();
   for (const auto& [name, cpu0_thread] : threads0) threads[name] -= cpu0_thread;
   // Compaction may still be running when the last Flush returns: that part is missing here.
