@@ -131,8 +131,10 @@ bool AppendFlowWire(const Flow& f, Nanos now, Nanos wall_now, const FlowExtras& 
   }
   if (f.helper == FlowHelper::kFtp) w.Bytes(9, "ftp", 3);
   if (extras.master != nullptr) PutTuple(w, 10, *extras.master);
-  PutCounters(w, 11, f.counters[0]);
-  PutCounters(w, 12, f.counters[1]);
+  static constexpr FlowCounters kNone[2] = {};
+  const FlowCounters* c = extras.counters ? extras.counters : kNone;
+  PutCounters(w, 11, c[0]);
+  PutCounters(w, 12, c[1]);
   w.U64(13, f.id);
   if (extras.seq_adjust != nullptr) {
     for (const SeqAdjustDir& d : extras.seq_adjust->dir) {

@@ -31,9 +31,12 @@ struct FlowStore::Op {
   Flow flow;
   // What a FlowEvent carried beside the flow: NAT sequence adjustment, the master of a
   // RELATED flow, the FTP helper's line state and pending expectation (a restored control
-  // connection must parse the next command and relate the data connection as before).
-  // Rare, so out of line: every byte of an Op is memory a burst makes the kernel zero.
+  // connection must parse the next command and relate the data connection as before), the
+  // counters (nf_conntrack_acct=1). Rare or optional, so out of line: every byte of an Op is
+  // memory a burst makes the kernel zero.
   struct Extras {
+    bool has_counters = false;
+    FlowCounters counters[2];
     std::optional<SeqAdjust> seq_adjust;
     std::optional<Tuple> master;
     std::optional<FtpLineState> ftp_state;
@@ -159,9 +162,15 @@ size_t FlowStore::EnqueueBatch(Stream stream, absl::Span<const FlowEvent> events
       op->type = e.type;
       op->time = e.time;
       op->flow = e.flow;
-      if (e.has_seq_adjust || e.has_master || e.has_ftp_state || e.has_expectation) {
+      if (e.has_counters || e.has_seq_adjust || e.has_master || e.has_ftp_state ||
+          e.has_expectation) {
         op->extras = std::make_unique<Op::Extras>();
         Op::Extras& x = *op->extras;
+        if (e.has_counters) {
+          x.has_counters = true;
+          x.counters[0] = e.counters[0];
+          x.counters[1] = e.counters[1];
+        }
         if (e.has_seq_adjust) x.seq_adjust = e.seq_adjust;
         if (e.has_master) x.master = e.master;
         if (e.has_ftp_state) x.ftp_state = e.ftp_state;
@@ -365,7 +374,8 @@ void FlowStore::WriteOps(Block& ops) {
         const codec::FlowExtras extras{
             x && x->seq_adjust ? &*x->seq_adjust : nullptr,
             x && x->master ? &*x->master : nullptr, x && x->ftp_state ? &*x->ftp_state : nullptr,
-            x && x->expectation ? &*x->expectation : nullptr};
+            x && x->expectation ? &*x->expectation : nullptr,
+            x && x->has_counters ? x->counters : nullptr};
         if (!codec::AppendFlowWire(op.flow, op.time, op.time + wall_offset, extras, &value,
                                    /*with_original=*/false)) {
           codec::FlowToProto(op.flow, op.time, op.time + wall_offset, extras, &msg);

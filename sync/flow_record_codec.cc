@@ -260,10 +260,9 @@ void AppendFlowRecord(const FlowEvent& e, Nanos now, Nanos wall_now, RecordConte
     if (f.mark != 0) ext |= kExtMark;
     if (f.helper == FlowHelper::kFtp) ext |= kExtHelper;
     if (e.has_master) ext |= kExtMaster;
-    if (f.counters[0].packets | f.counters[0].bytes | f.counters[1].packets |
-        f.counters[1].bytes) {
+    const FlowCounters* c = e.counters;
+    if (e.has_counters && (c[0].packets | c[0].bytes | c[1].packets | c[1].bytes))
       ext |= kExtCounters;
-    }
     if (e.has_seq_adjust) ext |= kExtSeqAdjust;
     if (e.has_ftp_state || e.has_expectation) ext |= kExtHelperData;
   }
@@ -324,10 +323,10 @@ void AppendFlowRecord(const FlowEvent& e, Nanos now, Nanos wall_now, RecordConte
     if (ext & kExtHelper) w.Varint(1);  // ftp, the only helper there is
     if (ext & kExtMaster) WriteTuple(w, e.master);
     if (ext & kExtCounters) {
-      w.Varint(f.counters[0].packets);
-      w.Varint(f.counters[0].bytes);
-      w.Varint(f.counters[1].packets);
-      w.Varint(f.counters[1].bytes);
+      w.Varint(e.counters[0].packets);
+      w.Varint(e.counters[0].bytes);
+      w.Varint(e.counters[1].packets);
+      w.Varint(e.counters[1].bytes);
     }
     if (ext & kExtSeqAdjust) {
       for (const SeqAdjustDir& d : e.seq_adjust.dir) {
@@ -571,8 +570,8 @@ absl::Status ReadFlowRecord(std::string_view records, size_t* pos, int64_t batch
   }
   if (ext & kExtHelper) f.helper = FlowHelper::kFtp;
   decoded.master_tuple = master;
-  f.counters[0] = counters[0];
-  f.counters[1] = counters[1];
+  decoded.counters[0] = counters[0];
+  decoded.counters[1] = counters[1];
   decoded.seq_adjust = seq_adjust;
   if (helper_data) {
     if (absl::Status s = codec::HelperStateFromProto(*scratch, now, age, &decoded); !s.ok())

@@ -213,11 +213,7 @@ void EncodeFlowUpdate(const FlowEvent& e, Nanos now, Nanos wall_now, int64_t bat
       return;
   }
   proto::Flow* f = out->mutable_flow();
-  const codec::FlowExtras extras{e.has_seq_adjust ? &e.seq_adjust : nullptr,
-                                 e.has_master ? &e.master : nullptr,
-                                 e.has_ftp_state ? &e.ftp_state : nullptr,
-                                 e.has_expectation ? &e.expectation : nullptr};
-  codec::FlowToProto(e.flow, now, wall_now, extras, f);
+  codec::FlowToProto(e.flow, now, wall_now, codec::ExtrasOf(e), f);
   const int64_t created_age = f->wall_time_ms() - f->created_wall_ms();
   uint32_t implied = Elide(batch_wall_ms, f);
   if (f->has_tcp()) {

@@ -35,6 +35,7 @@ absl::StatusOr<std::unique_ptr<ConntrackEngine>> ConntrackEngine::Create(
   t.max_flows = static_cast<size_t>(options.settings.nf_conntrack_max);
   t.buckets = static_cast<size_t>(std::max(1, options.settings.nf_conntrack_buckets));
   t.seed = options.hash_seed;
+  t.accounting = options.settings.nf_conntrack_acct;
   auto table = FlowTable::Create(t, now);
   if (!table.ok()) return table.status();
   return std::unique_ptr<ConntrackEngine>(new ConntrackEngine(options, std::move(*table)));
@@ -49,6 +50,7 @@ ConntrackEngine::ConntrackEngine(const ConntrackOptions& options, std::unique_pt
 void ConntrackEngine::SetSettings(const ConntrackSettings& s) {
   options_.settings = s;
   tcp_settings_ = TcpSettingsFrom(s);
+  if (s.nf_conntrack_acct) table_->EnableAccounting();
 }
 
 int ConntrackEngine::UseCount(FlowIndex idx) const {
@@ -69,6 +71,11 @@ FlowEvent ConntrackEngine::Describe(FlowEventType type, FlowIndex idx, Nanos now
   e.index = idx;
   e.time = now;
   e.flow = table_->flow(idx);
+  if (const FlowCounters* c = table_->counters(idx)) {
+    e.has_counters = true;
+    e.counters[0] = c[0];
+    e.counters[1] = c[1];
+  }
   if (const SeqAdjust* sa = table_->seq_adjust(idx)) {
     e.has_seq_adjust = true;
     e.seq_adjust = *sa;
@@ -316,9 +323,14 @@ ConntrackEngine::TrackResult ConntrackEngine::Track(const ParsedPacket& pkt,
     f.status |= kIpsSeenReply;
     changes |= kChangeStatus;
   }
-  FlowCounters& c = f.counters[static_cast<int>(dir)];
-  ++c.packets;
-  c.bytes += pkt.ip_total_len;
+  // Counting stops when the sysctl is switched off; the kernel keeps counting the flows
+  // that already have the extension.
+  if (options_.settings.nf_conntrack_acct) {
+    if (FlowCounters* c = table_->counters(ct->flow)) {
+      ++c[static_cast<int>(dir)].packets;
+      c[static_cast<int>(dir)].bytes += pkt.ip_total_len;
+    }
+  }
   if (!is_new && changes) Emit(FlowEventType::kUpdate, ct->flow, changes, now);
   if (kill && !is_new) {
     f.status |= kIpsDying;
@@ -445,7 +457,8 @@ CtVerdict ConntrackEngine::Confirm(const CtAttachment& ct, Nanos now) {
   return CtVerdict::kAccept;
 }
 
-absl::StatusOr<FlowIndex> ConntrackEngine::Insert(const Flow& f, Nanos now) {
+absl::StatusOr<FlowIndex> ConntrackEngine::Insert(const Flow& f, const FlowCounters* counters,
+                                                   Nanos now) {
   const FlowIndex idx = table_->Allocate(f.tuple[0], f.zone, now, [&](FlowIndex victim, const Flow& v) {
     Emit(FlowEventType::kDestroy, victim, 0, now);
     Forget(victim, v);
@@ -457,8 +470,10 @@ absl::StatusOr<FlowIndex> ConntrackEngine::Insert(const Flow& f, Nanos now) {
   e.mark = f.mark;
   e.tcp = f.tcp;
   e.helper = f.helper;
-  e.counters[0] = f.counters[0];
-  e.counters[1] = f.counters[1];
+  if (FlowCounters* c = table_->counters(idx); c && counters) {
+    c[0] = counters[0];
+    c[1] = counters[1];
+  }
   e.expires = f.expires;
   const absl::Status s = table_->Confirm(idx);
   if (!s.ok()) {

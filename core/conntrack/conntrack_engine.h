@@ -72,9 +72,10 @@ class ConntrackEngine {
   size_t Expire(Nanos now, size_t budget);
 
   // Inserts a complete flow from outside the datapath (ctnetlink create, a peer's flow, a
-  // restored one): tuples, status, zone, mark, TCP state, helper and expiry come from `f`.
-  // AlreadyExists when a tuple is taken, ResourceExhausted when the table is full.
-  absl::StatusOr<FlowIndex> Insert(const Flow& f, Nanos now);
+  // restored one): tuples, status, zone, mark, TCP state, helper and expiry come from `f`,
+  // and the counters (two, by Direction) from `counters` when given and the table keeps
+  // them. AlreadyExists when a tuple is taken, ResourceExhausted when the table is full.
+  absl::StatusOr<FlowIndex> Insert(const Flow& f, const FlowCounters* counters, Nanos now);
 
   // Emits an UPDATE for a change made outside In() (NAT, mark, helper, ...).
   void NotifyUpdate(FlowIndex idx, uint32_t changes, Nanos now);

@@ -5,9 +5,10 @@
 // thread that owns the table's shard may read or write a Flow. Plain data: the trackers, NAT
 // and the engine write the fields; the table owns only the fields marked "table-owned".
 //
-// Size matters: at 1M flows the whole entry, its hash links and its timer links must fit in
-// 256 bytes (see tests/bench/flow_table_bench.cc). Rare data (NAT sequence adjustment) lives
-// in side tables keyed by FlowIndex instead of inline.
+// Size matters: at 1M flows the entry, its hash links and its bucket share are the memory a
+// flow costs, on the live table and on a backup (tests/bench/flow_table_bench.cc,
+// sync_bench.cc). Rare or optional data (NAT sequence adjustment, helper state, accounting)
+// lives in side tables keyed by FlowIndex instead of inline.
 #pragma once
 
 #include <cstdint>
@@ -47,7 +48,9 @@ inline constexpr uint32_t kIpsHwOffload = 1u << 15;
 // The connection-tracking helper attached to a flow (kernel: nf_conn_help->helper).
 enum class FlowHelper : uint8_t { kNone = 0, kFtp = 1 };
 
-// Per-direction accounting (kernel: nf_conn_counter, shown with nf_conntrack_acct=1).
+// Per-direction accounting (kernel: nf_conn_counter). As the kernel's acct extension, it is
+// kept only with nf_conntrack_acct=1, and then beside the flow (FlowTable::counters), not
+// in it: 32 bytes a flow that tables without accounting do not pay.
 struct FlowCounters {
   uint64_t packets = 0;
   uint64_t bytes = 0;
@@ -63,7 +66,7 @@ enum class FlowSlot : uint8_t {
 
 // Field order is for the lookup: everything Find touches (both tuples, their hash links,
 // the zone) is in the first 88 bytes, so a chain step touches two cache lines (three for
-// entries that start late in a line), not the whole 232-byte entry.
+// entries that start late in a line), not the whole 200-byte entry.
 struct Flow {
   // tuple[kOriginal] is what the first packet carried; tuple[kReply] is what a reply
   // carries, so it holds the NAT translation (kernel: tuplehash[IP_CT_DIR_REPLY]).
@@ -81,7 +84,6 @@ struct Flow {
   // being extended by traffic alone is re-announced before peers' copies could expire.
   Nanos last_event = 0;
   uint64_t id = 0;           // stable identifier, as ctnetlink's CTA_ID
-  FlowCounters counters[2];  // indexed by Direction
 
   TcpConnState tcp;            // meaningful only when tuple[0].proto == kProtoTcp
   FlowIndex master = kNoFlow;  // master of a RELATED (expected) flow
@@ -95,7 +97,7 @@ struct Flow {
   Family family() const { return tuple[0].family; }
   bool has(uint32_t bits) const { return (status & bits) == bits; }
 };
-static_assert(sizeof(Flow) <= 240, "Flow grew: re-check the 256 bytes/flow budget");
+static_assert(sizeof(Flow) <= 200, "Flow grew: re-check the bytes/flow budget");
 
 // NAT sequence adjustment for one direction (kernel: struct nf_ct_seqadj). Rare (FTP with
 // NAT), so it is kept outside Flow, in FlowTable's side table.

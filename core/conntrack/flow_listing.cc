@@ -64,9 +64,9 @@ void AppendTuple(std::string* out, const Tuple& t, ListingFormat format) {
   }
 }
 
-void AppendCounters(std::string* out, const Flow& f, Direction d, const ListingOptions& o) {
-  if (!o.counters) return;
-  const FlowCounters& c = f.counters[static_cast<int>(d)];
+void AppendCounters(std::string* out, Direction d, const ListingOptions& o) {
+  if (o.counters == nullptr) return;
+  const FlowCounters& c = o.counters[static_cast<int>(d)];
   absl::StrAppendFormat(out, "packets=%u bytes=%u ", c.packets, c.bytes);
 }
 
@@ -139,10 +139,10 @@ std::string FormatConntrackLine(const Flow& flow, Nanos now, ListingFormat forma
   }
 
   AppendTuple(&out, orig, format);
-  AppendCounters(&out, flow, Direction::kOriginal, options);
+  AppendCounters(&out, Direction::kOriginal, options);
   if (!(flow.status & kIpsSeenReply)) out += "[UNREPLIED] ";
   AppendTuple(&out, flow.tuple[1], format);
-  AppendCounters(&out, flow, Direction::kReply, options);
+  AppendCounters(&out, Direction::kReply, options);
   out += StatusTag(flow.status);
   absl::StrAppendFormat(&out, "mark=%u ", flow.mark);
 

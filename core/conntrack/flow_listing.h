@@ -25,8 +25,9 @@ struct ListingOptions {
   // RELATED child holding the flow (the engine knows those). /proc prints one more, the
   // reference the reader holds while printing.
   uint32_t use = 1;
-  // nf_conntrack_acct=1: print "packets=N bytes=N " after each tuple.
-  bool counters = false;
+  // nf_conntrack_acct=1: the flow's counters (two, by Direction; FlowTable::counters),
+  // printed as "packets=N bytes=N " after each tuple.
+  const FlowCounters* counters = nullptr;
   // /proc prints GRE's per-flow timeouts (gre_print_conntrack); the kernel's defaults.
   uint32_t gre_timeout_s = 30;
   uint32_t gre_stream_timeout_s = 180;

@@ -45,6 +45,8 @@ struct FlowTableOptions {
   size_t buckets = 262144;
   // Hash seed (the kernel's nf_conntrack_hash_rnd); pick it at random in production.
   uint64_t seed = 0;
+  // nf_conntrack_acct: keep packet and byte counters (32 bytes a slot, allocated only then).
+  bool accounting = false;
 };
 
 // How many hash buckets early drop scans, starting at the new tuple's (NF_CT_EVICTION_RANGE).
@@ -128,6 +130,15 @@ class FlowTable {
   const SeqAdjust* seq_adjust(FlowIndex idx) const;
   SeqAdjust& MutableSeqAdjust(FlowIndex idx) { return seq_adjust_[idx]; }
   void ClearSeqAdjust(FlowIndex idx) { seq_adjust_.erase(idx); }
+  // Accounting (nf_conntrack_acct): the flow's counters, indexed by Direction, zeroed when
+  // the entry is allocated; nullptr when the table keeps none.
+  FlowCounters* counters(FlowIndex idx) { return acct_ ? &acct_[size_t{idx} * 2] : nullptr; }
+  const FlowCounters* counters(FlowIndex idx) const {
+    return acct_ ? &acct_[size_t{idx} * 2] : nullptr;
+  }
+  // Starts keeping counters (the sysctl switched on at run time): flows already in the
+  // table count from zero.
+  void EnableAccounting();
   // Helper state of flows with a helper (nf_conn_help); freed with the flow.
   const FtpLineState* ftp_state(FlowIndex idx) const;
   FtpLineState& MutableFtpState(FlowIndex idx) { return ftp_state_[idx]; }
@@ -142,7 +153,8 @@ class FlowTable {
   ConntrackStats& stats() { return stats_; }
   const ConntrackStats& stats() const { return stats_; }
 
-  // Bytes the table holds per flow slot (slab + timer links + buckets), for the benchmark.
+  // Bytes the table holds per flow slot (slab, hash links, buckets, counters), for the
+  // benchmarks.
   size_t BytesPerFlow() const;
 
  private:
@@ -187,6 +199,7 @@ class FlowTable {
   // Per node (index << 1 | direction): the link to the next node of its chain. A node's
   // bits fit under node_mask_ and never make up kNoFlow, which ends a chain.
   std::unique_ptr<uint32_t[], SlabDeleter> links_;
+  std::unique_ptr<FlowCounters[], SlabDeleter> acct_;  // 2 per slot, with accounting only
   uint32_t node_bits_;
   uint32_t node_mask_;
   TimerWheel wheel_;

@@ -35,7 +35,7 @@ void Fill(ConntrackEngine& e, size_t n) {
     f.tuple[1] = {Server(i), Client(i), 53, Port(i), Family::kIpv4, kProtoUdp};
     f.status = kIpsSeenReply | kIpsAssured;
     f.expires = 3600 * kNanosPerSecond;
-    (void)e.Insert(f, 0);
+    (void)e.Insert(f, nullptr, 0);
   }
 }
 

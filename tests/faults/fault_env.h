@@ -185,7 +185,7 @@ struct Node {
   void AddLocal(uint32_t first, uint32_t count) {
     for (uint32_t i = first; i < first + count; ++i) {
       ASSERT_TRUE(
-          engine->Insert(sync::testing::MakeTcpNatFlow(i, clock.Now()), clock.Now()).ok());
+          engine->Insert(sync::testing::MakeTcpNatFlow(i, clock.Now()), nullptr, clock.Now()).ok());
     }
   }
   // Hands local events to `sink` (default: the replicator), then runs the timers.

@@ -52,8 +52,8 @@ TEST(SplitBrainTest, BothActiveThenSettleNoFlowLostOneState) {
   a.AddLocal(10000, 5000);
   b.AddLocal(20000, 5000);
   for (uint32_t i = 30000; i < 30200; ++i) {  // the same connection through both nodes
-    ASSERT_TRUE(a.engine->Insert(sync::testing::MakeTcpNatFlow(i, a.clock.Now()), a.clock.Now()).ok());
-    ASSERT_TRUE(b.engine->Insert(Contested(i, b.clock.Now()), b.clock.Now()).ok());
+    ASSERT_TRUE(a.engine->Insert(sync::testing::MakeTcpNatFlow(i, a.clock.Now()), nullptr, a.clock.Now()).ok());
+    ASSERT_TRUE(b.engine->Insert(Contested(i, b.clock.Now()), nullptr, b.clock.Now()).ok());
   }
   // (b's promotion made the 3000 flows it had learnt from a its own.)
   ASSERT_TRUE(RunUntil(io, {&a, &b}, [&] { return a.Learnt() == 5000 && b.Learnt() == 5000; }))

@@ -82,7 +82,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   CheckReencode(d);
   if (d.remaining <= 0) return 0;
   std::unique_ptr<ConntrackEngine> engine = NewEngine();
-  (void)engine->Insert(d.flow, kNow);
+  (void)engine->Insert(d.flow, d.counters, kNow);
   engine->Expire(kNow + 10LL * 86400 * kNanosPerSecond, 1 << 20);
   return 0;
 }

@@ -138,7 +138,7 @@ struct Node {
   // Local flows: inserted in the engine; their events (not the learnt ones') replicated.
   void AddLocal(uint32_t first, uint32_t count) {
     for (uint32_t i = first; i < first + count; ++i) {
-      ASSERT_TRUE(engine->Insert(MakeTcpNatFlow(i, clock.Now()), clock.Now()).ok());
+      ASSERT_TRUE(engine->Insert(MakeTcpNatFlow(i, clock.Now()), nullptr, clock.Now()).ok());
     }
   }
   void Pump() {

@@ -29,8 +29,6 @@ Flow TcpFlow() {
   f.tcp.seen[1] = {5000, 6000, 29200, 900, 9, kTcpFlagWindowScale};
   f.tcp.last_seq = 1234;
   f.tcp.retrans = 2;
-  f.counters[0] = {3, 300};
-  f.counters[1] = {4, 400};
   return f;
 }
 
@@ -39,7 +37,10 @@ TEST(FlowCodecTest, RoundTripKeepsEveryFieldAndShortensByAge) {
   SeqAdjust sa;
   sa.dir[0] = {100, 0, 1};
   proto::Flow msg;
-  FlowToProto(f, 40 * kNanosPerSecond, 1'700'000'000 * kNanosPerSecond, {&sa, nullptr}, &msg);
+  const FlowCounters counters[2] = {{3, 300}, {4, 400}};
+  FlowExtras extras{&sa, nullptr};
+  extras.counters = counters;
+  FlowToProto(f, 40 * kNanosPerSecond, 1'700'000'000 * kNanosPerSecond, extras, &msg);
   EXPECT_EQ(msg.timeout_ms(), 60'000);
   std::string bytes;
   ASSERT_TRUE(msg.SerializeToString(&bytes));
@@ -54,7 +55,8 @@ TEST(FlowCodecTest, RoundTripKeepsEveryFieldAndShortensByAge) {
   EXPECT_EQ(d.flow.zone, 7);
   EXPECT_EQ(d.flow.mark, 42u);
   EXPECT_EQ(d.flow.tcp, f.tcp);
-  EXPECT_EQ(d.flow.counters[1], f.counters[1]);
+  EXPECT_EQ(d.counters[0], counters[0]);
+  EXPECT_EQ(d.counters[1], counters[1]);
   EXPECT_EQ(d.remaining, 55 * kNanosPerSecond);
   EXPECT_EQ(d.flow.expires, 555 * kNanosPerSecond);
   EXPECT_EQ(d.flow.created, 500 * kNanosPerSecond - 30 * kNanosPerSecond);

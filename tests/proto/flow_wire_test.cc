@@ -49,8 +49,6 @@ Flow RandomFlow(std::mt19937_64& rng) {
   // Expired (timeout 0), short and long lifetimes.
   f.expires = kNow + static_cast<Nanos>(rng() % (1ull << 45)) - (pick(4) == 0 ? (1ll << 46) : 0);
   f.id = pick(4) == 0 ? std::numeric_limits<uint64_t>::max() : rng() >> pick(64);
-  f.counters[0] = {rng() >> pick(64), rng() >> pick(64)};
-  f.counters[1] = {pick(2) == 0 ? 0 : rng(), 0};
   f.helper = pick(3) == 0 ? FlowHelper::kFtp : FlowHelper::kNone;
   if (f.proto() == kProtoTcp) {
     f.tcp.state = static_cast<TcpState>(pick(static_cast<uint64_t>(TcpState::kMax)));
@@ -100,9 +98,12 @@ TEST(FlowWireTest, SameBytesAsTheMessagePath) {
     sa.dir[1] = {0, std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max()};
     Tuple master = RandomFlow(rng).tuple[0];
     master.family = f.family();
+    const FlowCounters counters[2] = {{rng() >> (rng() % 64), rng() >> (rng() % 64)},
+                                      {rng() % 2 == 0 ? 0 : rng(), 0}};
     FlowExtras extras;
     if (rng() % 2 == 0) extras.seq_adjust = &sa;
     if (rng() % 2 == 0) extras.master = &master;
+    if (rng() % 2 == 0) extras.counters = counters;
     ExpectSameBytes(f, extras);
     if (HasFailure()) return;
   }

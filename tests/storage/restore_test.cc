@@ -110,7 +110,7 @@ TEST(RestoreIntoEngineTest, NatBindingsAreHeldByRestoredFlows) {
   Flow other = MakeFlow(1000, now, 60 * kSec);
   other.tuple[0].src = IpAddress::FromV4(0xc0000263u);  // 192.0.2.99, a different client
   other.tuple[1] = nat.tuple[1];
-  absl::StatusOr<FlowIndex> clash = engine->Insert(other, now);
+  absl::StatusOr<FlowIndex> clash = engine->Insert(other, nullptr, now);
   EXPECT_EQ(clash.status().code(), absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(table.Find(other.tuple[0], 0).found(), false);
 

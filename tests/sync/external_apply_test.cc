@@ -12,8 +12,9 @@ using testing::MakeTcpNatFlow;
 
 constexpr Nanos kNow = 100 * kNanosPerSecond;
 
-std::unique_ptr<ConntrackEngine> MakeEngine(int max_flows = 4096) {
+std::unique_ptr<ConntrackEngine> MakeEngine(int max_flows = 4096, bool accounting = false) {
   ConntrackOptions o;
+  o.settings.nf_conntrack_acct = accounting;
   o.settings.nf_conntrack_max = max_flows;
   o.settings.nf_conntrack_buckets = max_flows;
   o.event_ring_capacity = 1 << 16;
@@ -50,7 +51,7 @@ TEST(ExternalCacheTest, ApplyBatchGivesTheSameResultsAsApplyInOrder) {
       Update(FlowEventType::kNew, b),      Update(FlowEventType::kDestroy, a)};
   auto one = MakeEngine();
   auto batched = MakeEngine();
-  for (ConntrackEngine* e : {one.get(), batched.get()}) ASSERT_TRUE(e->Insert(local, kNow).ok());
+  for (ConntrackEngine* e : {one.get(), batched.get()}) ASSERT_TRUE(e->Insert(local, nullptr, kNow).ok());
   ExternalCache ext_one(*one), ext_batched(*batched);
   std::vector<ExternalCache::Result> want, got;
   for (const PeerFlowUpdate& u : us) want.push_back(ext_one.Apply(u, kNow));
@@ -104,6 +105,29 @@ TEST(ExternalCacheTest, InsertUpdateDestroy) {
   EXPECT_EQ(ext.stats().replaced, 1u);
   EXPECT_EQ(ext.stats().destroyed, 1u);
   EXPECT_EQ(ext.stats().unknown_destroy, 1u);
+}
+
+// A peer's counters are kept where accounting is on (inserted, then updated in place) and
+// dropped where it is off, as the kernel's ctnetlink does without the acct extension.
+TEST(ExternalCacheTest, CountersFollowTheBackupsAccountingSetting) {
+  const Flow f = MakeTcpNatFlow(1, kNow);
+  PeerFlowUpdate u = Update(FlowEventType::kNew, f);
+  u.decoded.counters[0] = {4, 400};
+  u.decoded.counters[1] = {3, 3000};
+  auto counting = MakeEngine(64, /*accounting=*/true);
+  auto plain = MakeEngine(64);
+  ExternalCache ext_counting(*counting), ext_plain(*plain);
+  ASSERT_EQ(ext_counting.Apply(u, kNow), ExternalCache::Result::kInserted);
+  ASSERT_EQ(ext_plain.Apply(u, kNow), ExternalCache::Result::kInserted);
+  const FlowIndex idx = counting->table().Find(f.tuple[0], 0).idx;
+  EXPECT_EQ(counting->table().counters(idx)[0], (FlowCounters{4, 400}));
+  EXPECT_EQ(counting->table().counters(idx)[1], (FlowCounters{3, 3000}));
+  EXPECT_EQ(plain->table().counters(plain->table().Find(f.tuple[0], 0).idx), nullptr);
+
+  u.type = FlowEventType::kUpdate;
+  u.decoded.counters[1] = {5, 5000};
+  ASSERT_EQ(ext_counting.Apply(u, kNow), ExternalCache::Result::kUpdated);
+  EXPECT_EQ(counting->table().counters(idx)[1], (FlowCounters{5, 5000}));
 }
 
 TEST(ExternalCacheTest, MasterUpdatesCarryHelperStateAndTheirExpectation) {
@@ -169,7 +193,7 @@ TEST(ExternalCacheTest, LocalFlowsWinAndExpiredArrivalsAreSkipped) {
   auto engine = MakeEngine();
   ExternalCache ext(*engine);
   const Flow f = MakeTcpNatFlow(1, kNow);
-  ASSERT_TRUE(engine->Insert(f, kNow).ok());  // our own flow
+  ASSERT_TRUE(engine->Insert(f, nullptr, kNow).ok());  // our own flow
   Flow g = f;
   g.mark = 5;
   EXPECT_EQ(ext.Apply(Update(FlowEventType::kUpdate, g), kNow),
@@ -203,7 +227,7 @@ TEST(ExternalCacheTest, FlushAllOrOnePeer) {
   ExternalCache ext(*engine);
   for (uint32_t i = 0; i < 100; ++i)
     ext.Apply(Update(FlowEventType::kNew, MakeTcpNatFlow(i, kNow), i % 2 ? 2 : 3), kNow);
-  ASSERT_TRUE(engine->Insert(MakeTcpNatFlow(1000, kNow), kNow).ok());
+  ASSERT_TRUE(engine->Insert(MakeTcpNatFlow(1000, kNow), nullptr, kNow).ok());
   EXPECT_EQ(ext.FlushPeer(2, kNow), 50u);
   EXPECT_EQ(ext.CountExternal(), 50u);
   EXPECT_EQ(ext.Flush(kNow), 50u);
@@ -219,7 +243,7 @@ TEST(ExternalCacheTest, ReusedSlotIsNotMistakenForLearnt) {
   const FlowIndex idx = engine->table().Find(f.tuple[0], 0).idx;
   // The learnt flow expires in the engine; a local flow takes the same slot.
   engine->Expire(kNow + 2 * kNanosPerSecond, 100);
-  auto local = engine->Insert(MakeTcpNatFlow(2, kNow), kNow + 2 * kNanosPerSecond);
+  auto local = engine->Insert(MakeTcpNatFlow(2, kNow), nullptr, kNow + 2 * kNanosPerSecond);
   ASSERT_TRUE(local.ok());
   ASSERT_EQ(*local, idx);
   EXPECT_FALSE(ext.IsExternal(idx));

@@ -57,11 +57,7 @@ std::vector<PeerFlowUpdate> DecodeAll(const std::string& bytes, size_t* errors =
 // must give exactly that.
 codec::DecodedFlow ViaProto(const FlowEvent& e) {
   proto::Flow m;
-  const codec::FlowExtras extras{e.has_seq_adjust ? &e.seq_adjust : nullptr,
-                                 e.has_master ? &e.master : nullptr,
-                                 e.has_ftp_state ? &e.ftp_state : nullptr,
-                                 e.has_expectation ? &e.expectation : nullptr};
-  codec::FlowToProto(e.flow, kNow, kWall, extras, &m);
+  codec::FlowToProto(e.flow, kNow, kWall, codec::ExtrasOf(e), &m);
   codec::DecodedFlow d;
   EXPECT_TRUE(codec::FlowFromProto(m, kRxNow, kAge, &d).ok());
   return d;
@@ -80,8 +76,8 @@ void ExpectSame(const codec::DecodedFlow& got, const codec::DecodedFlow& want) {
   EXPECT_EQ(g.created, w.created);
   EXPECT_EQ(g.tcp, w.tcp);
   EXPECT_EQ(g.helper, w.helper);
-  EXPECT_EQ(g.counters[0], w.counters[0]);
-  EXPECT_EQ(g.counters[1], w.counters[1]);
+  EXPECT_EQ(got.counters[0], want.counters[0]);
+  EXPECT_EQ(got.counters[1], want.counters[1]);
   EXPECT_EQ(got.remaining, want.remaining);
   EXPECT_EQ(got.seq_adjust, want.seq_adjust);
   EXPECT_EQ(got.master_tuple, want.master_tuple);
@@ -116,12 +112,13 @@ FlowEvent RichUpdate() {
   f.zone = 7;
   f.mark = 0xdeadbeef;
   f.helper = FlowHelper::kFtp;
-  f.counters[0] = {12, 3456};
-  f.counters[1] = {1u << 20, uint64_t{1} << 40};
   f.tcp.retrans = 3;
   f.tcp.last_wscale = 14;
   f.tcp.last_flags = 0x12;
   FlowEvent e = MakeEvent(FlowEventType::kUpdate, f, kNow);
+  e.has_counters = true;
+  e.counters[0] = {12, 3456};
+  e.counters[1] = {1u << 20, uint64_t{1} << 40};
   e.has_seq_adjust = true;
   e.seq_adjust.dir[0] = {1000, 0, 5};
   e.seq_adjust.dir[1] = {2000, -3, -7};
@@ -263,7 +260,9 @@ TEST(FlowRecordCodecTest, RandomEventRunsDecodeAsTheProtobufPathDoes) {
       f.id = rng() % 1000000;
       f.expires = kNow + static_cast<Nanos>(rng() % (100000 * kNanosPerMilli)) - kNanosPerSecond;
       f.created = kNow - static_cast<Nanos>(rng() % (1000000 * kNanosPerMilli)) + kNanosPerSecond;
-      if (rng() % 3 == 0) f.counters[rng() % 2] = {rng() % 1000, rng()};
+      FlowCounters counters[2] = {};
+      const bool with_counters = rng() % 3 == 0;
+      if (with_counters) counters[rng() % 2] = {rng() % 1000, rng()};
       f.helper = rng() % 5 == 0 ? FlowHelper::kFtp : FlowHelper::kNone;
       if (o.proto == kProtoTcp) {
         f.tcp.state = static_cast<TcpState>(rng() % static_cast<int>(TcpState::kMax));
@@ -287,6 +286,9 @@ TEST(FlowRecordCodecTest, RandomEventRunsDecodeAsTheProtobufPathDoes) {
                     : type == 1 ? FlowEventType::kUpdate
                                 : FlowEventType::kDestroy,
                     f, kNow);
+      e.has_counters = with_counters;
+      e.counters[0] = counters[0];
+      e.counters[1] = counters[1];
       if (rng() % 5 == 0) {
         e.has_master = true;
         e.master = o;

@@ -306,7 +306,7 @@ absl::Status PrefillTable(const Scenario& sc, ConntrackEngine& ct, Nanos now) {
     std::swap(f.tuple[1].sport, f.tuple[1].dport);
     f.status = status;
     f.expires = now + p.timeout_s * kNanosPerSecond;
-    auto r = ct.Insert(f, now);
+    auto r = ct.Insert(f, nullptr, now);
     if (!r.ok()) return r.status();
   }
   return absl::OkStatus();
@@ -418,6 +418,7 @@ struct ReplayNode {
       if (f.expires <= now || !PassesListFilter(f, sc.conntrack_list_filter)) return;
       ListingOptions lo;
       lo.use = static_cast<uint32_t>(ct->UseCount(idx));
+      lo.counters = table.counters(idx);
       entries.push_back(ParseCtLine(FormatConntrackLine(f, now, ListingFormat::kExtended, lo)));
     });
     std::sort(entries.begin(), entries.end(),

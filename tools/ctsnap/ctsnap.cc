@@ -114,6 +114,7 @@ struct ViewFlow {
   const std::string* key = nullptr;
   const proto::Flow* msg = nullptr;
   Flow flow;
+  FlowCounters counters[2];  // by Direction
 };
 
 // The wall time (ns) the source was saved at; 0 when unknown or out of range (the value
@@ -152,11 +153,14 @@ absl::Status Walk(const FlowSource& src, const CommonOptions& o, Progress* progr
     v.key = &r.key;
     v.msg = &r.flow;
     v.flow = d.flow;
+    v.counters[0] = d.counters[0];
+    v.counters[1] = d.counters[1];
     fn(v);
   });
 }
 
-std::string Line(const Flow& f, bool counters) {
+// `counters`: two, by Direction, or nullptr to leave them out.
+std::string Line(const Flow& f, const FlowCounters* counters) {
   ListingOptions lo;
   lo.counters = counters;
   return FormatConntrackLine(f, 0, ListingFormat::kConntrackL, lo);
@@ -220,8 +224,8 @@ nlohmann::json FlowJson(const ViewFlow& v) {
   j["id"] = f.id;
   if (f.helper == FlowHelper::kFtp) j["helper"] = "ftp";
   j["counters"] = {
-      {"original", {{"packets", f.counters[0].packets}, {"bytes", f.counters[0].bytes}}},
-      {"reply", {{"packets", f.counters[1].packets}, {"bytes", f.counters[1].bytes}}}};
+      {"original", {{"packets", v.counters[0].packets}, {"bytes", v.counters[0].bytes}}},
+      {"reply", {{"packets", v.counters[1].packets}, {"bytes", v.counters[1].bytes}}}};
   j["saved_wall_ms"] = v.msg->wall_time_ms();
   return j;
 }
@@ -322,10 +326,10 @@ int Show(const CommonOptions& o, std::ostream& out, std::ostream& err, std::ostr
         ++shown;
         if (o.output == "json") {
           nlohmann::json j = FlowJson(v);
-          j["line"] = Line(v.flow, o.counters);
+          j["line"] = Line(v.flow, o.counters ? v.counters : nullptr);
           out << j.dump() << "\n";
         } else {
-          out << Line(v.flow, o.counters) << "\n";
+          out << Line(v.flow, o.counters ? v.counters : nullptr) << "\n";
         }
       },
       &bad);
@@ -452,21 +456,21 @@ int Diff(const CommonOptions& o, std::ostream& out, std::ostream& err, std::ostr
           std::string k = absl::StrCat(std::string(1, static_cast<char>(v.stream)), *v.key);
           auto it = left.find(k);
           if (it == left.end()) {
-            entries.push_back({std::move(k), '+', Line(v.flow, false)});
+            entries.push_back({std::move(k), '+', Line(v.flow, nullptr)});
             return;
           }
           const std::string c = Changes(it->second, v.flow, o.timeouts);
           if (c.empty()) {
             ++unchanged;
           } else {
-            entries.push_back({k, '~', absl::StrCat(Line(v.flow, false), "\n    changed: ", c)});
+            entries.push_back({k, '~', absl::StrCat(Line(v.flow, nullptr), "\n    changed: ", c)});
           }
           left.erase(it);
         },
         &bad);
     if (!s.ok()) return Fail(err, s);
   }
-  for (auto& [k, f] : left) entries.push_back({k, '-', Line(f, false)});
+  for (auto& [k, f] : left) entries.push_back({k, '-', Line(f, nullptr)});
   std::sort(entries.begin(), entries.end(), [](const Entry& x, const Entry& y) {
     return x.key != y.key ? x.key < y.key : x.mark < y.mark;
   });

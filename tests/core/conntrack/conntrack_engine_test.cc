@@ -1,6 +1,7 @@
 #include "core/conntrack/conntrack_engine.h"
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -135,15 +136,61 @@ TEST(ConntrackEngineTest, InsertedFlowsAreFoundInBothDirections) {
                 Family::kIpv4, kProtoUdp};
   f.status = kIpsSeenReply | kIpsSrcNat;
   f.expires = 50 * kNanosPerSecond;
-  auto idx = e->Insert(f, kNanosPerSecond);
+  auto idx = e->Insert(f, nullptr, kNanosPerSecond);
   ASSERT_TRUE(idx.ok());
-  EXPECT_EQ(e->Insert(f, kNanosPerSecond).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(e->Insert(f, nullptr, kNanosPerSecond).status().code(), absl::StatusCode::kAlreadyExists);
   const auto reply =
       PacketBuilder().Ipv4("198.51.100.20", "203.0.113.5").Udp(53, 6000).Payload("a").Build();
   CtAttachment ct;
   ASSERT_EQ(Send(*e, reply, 2 * kNanosPerSecond, &ct), CtVerdict::kAccept);
   EXPECT_EQ(ct.flow, *idx);
   EXPECT_EQ(ct.info, CtInfo::kEstablishedReply);
+}
+
+// nf_conntrack_acct: off (the kernel's default) the table keeps no counters and events carry
+// none; on, each direction counts packets and IP bytes, and events carry the totals.
+TEST(ConntrackEngineTest, AccountingOnlyWithTheSysctl) {
+  const auto query = Udp(1234);  // 29 bytes of IP: 20 + 8 + "q"
+  const auto answer = PacketBuilder()
+                          .Ipv4("198.51.100.20", "192.0.2.10")
+                          .Udp(53, 1234)
+                          .Payload("answer")
+                          .Build();
+  auto off = SmallEngine(64, nullptr);
+  CtAttachment ct;
+  ASSERT_EQ(Send(*off, query, kNanosPerSecond, &ct), CtVerdict::kAccept);
+  EXPECT_EQ(off->table().counters(ct.flow), nullptr);
+  auto ev = off->events().Pop();
+  ASSERT_TRUE(ev);
+  EXPECT_FALSE(ev->has_counters);
+
+  ConntrackOptions o;
+  o.settings.nf_conntrack_max = 64;
+  o.settings.nf_conntrack_buckets = 64;
+  o.settings.nf_conntrack_acct = true;
+  o.event_ring_capacity = 64;
+  auto on = std::move(*ConntrackEngine::Create(o, 0));
+  ASSERT_EQ(Send(*on, query, kNanosPerSecond, &ct), CtVerdict::kAccept);
+  ASSERT_EQ(Send(*on, query, kNanosPerSecond, &ct), CtVerdict::kAccept);
+  ASSERT_EQ(Send(*on, answer, 2 * kNanosPerSecond, &ct), CtVerdict::kAccept);
+  const FlowCounters* c = on->table().counters(ct.flow);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c[0], (FlowCounters{2, 58}));
+  EXPECT_EQ(c[1], (FlowCounters{1, 34}));
+  std::optional<FlowEvent> last;
+  while (auto e = on->events().Pop()) last = e;
+  ASSERT_TRUE(last);  // the reply's status change (SEEN_REPLY)
+  EXPECT_TRUE(last->has_counters);
+  EXPECT_EQ(last->counters[1], (FlowCounters{1, 34}));
+
+  // Switched on at run time: flows count from then on.
+  ConntrackSettings s = off->settings();
+  s.nf_conntrack_acct = true;
+  off->SetSettings(s);
+  ASSERT_EQ(Send(*off, answer, 2 * kNanosPerSecond, &ct), CtVerdict::kAccept);
+  ASSERT_NE(off->table().counters(ct.flow), nullptr);
+  EXPECT_EQ(off->table().counters(ct.flow)[0], FlowCounters{});
+  EXPECT_EQ(off->table().counters(ct.flow)[1], (FlowCounters{1, 34}));
 }
 
 }  // namespace

@@ -1588,9 +1588,11 @@ Flow Established() {
   return f;
 }
 
-ListingOptions Acct() {
+// The counters of a flow the capture's packets had not touched (zero), or `c`.
+ListingOptions Acct(const FlowCounters* c = nullptr) {
+  static constexpr FlowCounters kZero[2] = {};
   ListingOptions o;
-  o.counters = true;
+  o.counters = c ? c : kZero;
   return o;
 }
 
@@ -1628,7 +1630,7 @@ TEST(FlowListingTest, MatchesCapturedLines) {
       {"proc gre",
        Gre(),
        kProc,
-       {1, false, 0, 0},
+       {1, nullptr, 0, 0},
        "ipv4     2 gre      47 29 timeout=0, stream_timeout=0 src=192.0.2.10 dst=198.51.100.20 "
        "srckey=0x5 dstkey=0x6 [UNREPLIED] src=198.51.100.20 dst=192.0.2.10 srckey=0x6 "
        "dstkey=0x5 mark=0 zone=0 use=2"},
@@ -1699,10 +1701,9 @@ TEST(FlowListingTest, TimeoutRoundsDownAndNeverGoesNegative) {
 
 TEST(FlowListingTest, CountersAndOffloadTags) {
   Flow f = Established();
-  f.counters[0] = {3, 180};
-  f.counters[1] = {2, 1500};
+  const FlowCounters counters[2] = {{3, 180}, {2, 1500}};
   f.status |= kIpsOffload;
-  EXPECT_EQ(FormatConntrackLine(f, kNow, kPlain, Acct()),
+  EXPECT_EQ(FormatConntrackLine(f, kNow, kPlain, Acct(counters)),
             "tcp      6 299 ESTABLISHED src=192.0.2.10 dst=198.51.100.20 sport=40000 dport=80 "
             "packets=3 bytes=180 src=198.51.100.20 dst=192.0.2.10 sport=80 dport=40000 "
             "packets=2 bytes=1500 [OFFLOAD] mark=0 use=1");

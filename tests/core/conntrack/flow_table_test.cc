@@ -398,9 +398,33 @@ TEST_F(FlowTableTest, AllocateGivesFreshEntries) {
   EXPECT_EQ(f.tuple[0].sport, 9);
 }
 
+// Counters exist only with accounting (the kernel's acct extension), start at zero for every
+// new occupant of a slot, and can be switched on later.
+TEST_F(FlowTableTest, CountersOnlyWithAccountingAndFreshPerEntry) {
+  Make(4, 4);
+  const FlowIndex plain = Add(Udp(kLan, 1, kWan, 2), 10 * kSec);
+  EXPECT_EQ(table_->counters(plain), nullptr);
+  table_->EnableAccounting();
+  ASSERT_NE(table_->counters(plain), nullptr);
+  EXPECT_EQ(table_->counters(plain)[0], FlowCounters{});
+
+  auto t = FlowTable::Create({4, 4, 7, /*accounting=*/true}, 0);
+  ASSERT_TRUE(t.ok());
+  table_ = std::move(*t);
+  FlowIndex idx = Add(Udp(kLan, 1, kWan, 2), 10 * kSec);
+  table_->counters(idx)[1] = {5, 500};
+  table_->Remove(idx);
+  const FlowIndex again = Add(Udp(kLan, 3, kWan, 4), 10 * kSec);
+  ASSERT_EQ(again, idx);
+  EXPECT_EQ(table_->counters(again)[1], FlowCounters{});
+}
+
 TEST_F(FlowTableTest, MemoryPerFlowWithinBudget) {
   Make(1 << 20, 1 << 20);
-  EXPECT_LE(table_->BytesPerFlow(), 256u);
+  // Flow, two hash links, a bucket; 32 bytes more with accounting.
+  EXPECT_LE(table_->BytesPerFlow(), 212u);
+  table_->EnableAccounting();
+  EXPECT_LE(table_->BytesPerFlow(), 244u);
 }
 
 }  // namespace

@@ -334,7 +334,7 @@ TEST(NatEngineTest, AFlowLeavesTheBySourceIndexWhenItIsDestroyed) {
       peer.tuple[1].dst = Ip("203.0.113.250");
       peer.status = kIpsSrcNat | kIpsSrcNatDone | kIpsDstNatDone;
       peer.expires = now + 100 * kNanosPerSecond;
-      auto idx = h.conntrack().Insert(peer, now);
+      auto idx = h.conntrack().Insert(peer, nullptr, now);
       ASSERT_TRUE(idx.ok());
       ASSERT_EQ(*idx, slot);
     }
