@@ -91,7 +91,7 @@ absl::StatusOr<std::unique_ptr<FlowStore>> FlowStore::Create(const FlowStoreOpti
 namespace {
 
 // Ops per queue block: max_batch, cut down to fill whole huge pages when the block is big
-// enough to live on them (8192 Ops of 272 bytes would fault in 4 MiB to use 2.2).
+// enough to live on them (a block of 2.1 MiB would fault in 4 MiB).
 size_t BlockOps(size_t max_batch, size_t op_bytes) {
   const size_t bytes = max_batch * op_bytes;
   if (bytes < HugePageAllocator<char>::kMinBytes) return max_batch;
@@ -232,8 +232,8 @@ void FlowStore::WriterLoop() {
   pthread_setname_np(pthread_self(), "ctsync-store");
   std::vector<std::unique_ptr<Block>> blocks;
   // The writer takes at most kBlocksPerRound blocks at a time and hands them back before
-  // taking more: taking the whole queue let the producer fill a second queue's worth of
-  // fresh blocks while the first was written, doubling the memory a burst faulted in.
+  // taking more, so a deep backlog's blocks return for reuse as they are written instead of
+  // all at once after the whole queue.
   constexpr size_t kBlocksPerRound = 4;
   // Blocks kept for reuse after a drain. A backlog (the producer ahead of the writer) keeps
   // all of its blocks while it lasts: handing them back and allocating fresh ones made the
