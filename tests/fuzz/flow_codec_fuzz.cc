@@ -3,7 +3,7 @@
 //
 // Invariants on every message the codec accepts:
 //   - FlowToProto of the decoded flow decodes again (what we write we can read) to the same
-//     tuples, status, zone, mark, helper, TCP state and sequence adjustment;
+//     tuples, status, zone, mark, helper, TCP state, sequence adjustment and counters;
 //   - ConntrackEngine::Insert either takes the flow or returns an error; the engine then
 //     expires it without trouble.
 #include <cstdint>
@@ -41,6 +41,7 @@ void CheckReencode(const codec::DecodedFlow& d) {
   codec::FlowExtras extras;
   if (d.seq_adjust) extras.seq_adjust = &*d.seq_adjust;
   if (d.master_tuple) extras.master = &*d.master_tuple;
+  extras.counters = d.counters;
   codec::FlowToProto(d.flow, kNow, kWallNow, extras, &again);
   codec::DecodedFlow d2;
   const absl::Status s = codec::FlowFromProto(again, kNow, 0, &d2);
@@ -58,6 +59,7 @@ void CheckReencode(const codec::DecodedFlow& d) {
   CTSYNC_FUZZ_CHECK(d2.flow.tcp == d.flow.tcp);
   CTSYNC_FUZZ_CHECK(d2.seq_adjust == d.seq_adjust);
   CTSYNC_FUZZ_CHECK(d2.master_tuple == d.master_tuple);
+  CTSYNC_FUZZ_CHECK(d2.counters[0] == d.counters[0] && d2.counters[1] == d.counters[1]);
 }
 
 }  // namespace
