@@ -135,12 +135,11 @@ void FlowToProto(const Flow& f, Nanos now, Nanos wall_now, const FlowExtras& ext
   }
   if (f.helper == FlowHelper::kFtp) out->set_helper("ftp");
   if (extras.master) TupleToProto(*extras.master, out->mutable_master());
-  static constexpr FlowCounters kNone[2] = {};
-  const FlowCounters* c = extras.counters ? extras.counters : kNone;
-  out->mutable_counters_original()->set_packets(c[0].packets);
-  out->mutable_counters_original()->set_bytes(c[0].bytes);
-  out->mutable_counters_reply()->set_packets(c[1].packets);
-  out->mutable_counters_reply()->set_bytes(c[1].bytes);
+  const FlowAccounting& acct = extras.CountersOrZero();
+  out->mutable_counters_original()->set_packets(acct.dir[0].packets);
+  out->mutable_counters_original()->set_bytes(acct.dir[0].bytes);
+  out->mutable_counters_reply()->set_packets(acct.dir[1].packets);
+  out->mutable_counters_reply()->set_bytes(acct.dir[1].bytes);
   if (extras.seq_adjust) {
     for (const SeqAdjustDir& d : extras.seq_adjust->dir) {
       proto::SeqAdjust* s = out->add_seq_adjust();
@@ -288,8 +287,8 @@ absl::Status FlowFromProto(const proto::Flow& in, Nanos now, Nanos age, DecodedF
       return absl::InvalidArgumentError(absl::StrCat("master tuple: ", s.message()));
     out->master_tuple = m;
   }
-  out->counters[0] = {in.counters_original().packets(), in.counters_original().bytes()};
-  out->counters[1] = {in.counters_reply().packets(), in.counters_reply().bytes()};
+  out->counters.dir[0] = {in.counters_original().packets(), in.counters_original().bytes()};
+  out->counters.dir[1] = {in.counters_reply().packets(), in.counters_reply().bytes()};
   if (in.seq_adjust_size() == 2) {
     SeqAdjust sa;
     for (int d = 0; d < 2; ++d) {

@@ -27,7 +27,12 @@ struct FlowExtras {
   const Tuple* master = nullptr;          // original tuple of the master of a RELATED flow
   const FtpLineState* ftp_state = nullptr;    // flows with the ftp helper
   const Expectation* expectation = nullptr;   // the flow's pending expectation, if any
-  const FlowCounters* counters = nullptr;     // two, by Direction; none: written as zero
+  const FlowAccounting* counters = nullptr;   // none: written as zero
+
+  const FlowAccounting& CountersOrZero() const {
+    static constexpr FlowAccounting kNone;
+    return counters ? *counters : kNone;
+  }
 };
 
 // The side state an engine event carries (pointers into `e`).
@@ -35,7 +40,7 @@ inline FlowExtras ExtrasOf(const FlowEvent& e) {
   return FlowExtras{e.has_seq_adjust ? &e.seq_adjust : nullptr, e.has_master ? &e.master : nullptr,
                     e.has_ftp_state ? &e.ftp_state : nullptr,
                     e.has_expectation ? &e.expectation : nullptr,
-                    e.has_counters ? e.counters : nullptr};
+                    e.has_counters ? &e.counters : nullptr};
 }
 
 // `now` is the monotonic time the flow's deadline is measured against, `wall_now` the wall
@@ -50,7 +55,7 @@ struct DecodedFlow {
   std::optional<FtpLineState> ftp_state;
   // master is kNoFlow and master_tuple the flow's original tuple; expires = now + remaining.
   std::optional<Expectation> expectation;
-  FlowCounters counters[2];  // by Direction; zero when the sender kept none
+  FlowAccounting counters;  // zero when the sender kept none
   Nanos remaining = 0;  // lifetime left after subtracting the age; may be <= 0 (expired)
 };
 

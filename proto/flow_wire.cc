@@ -131,10 +131,8 @@ bool AppendFlowWire(const Flow& f, Nanos now, Nanos wall_now, const FlowExtras& 
   }
   if (f.helper == FlowHelper::kFtp) w.Bytes(9, "ftp", 3);
   if (extras.master != nullptr) PutTuple(w, 10, *extras.master);
-  static constexpr FlowCounters kNone[2] = {};
-  const FlowCounters* c = extras.counters ? extras.counters : kNone;
-  PutCounters(w, 11, c[0]);
-  PutCounters(w, 12, c[1]);
+  PutCounters(w, 11, extras.CountersOrZero().dir[0]);
+  PutCounters(w, 12, extras.CountersOrZero().dir[1]);
   w.U64(13, f.id);
   if (extras.seq_adjust != nullptr) {
     for (const SeqAdjustDir& d : extras.seq_adjust->dir) {

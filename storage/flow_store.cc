@@ -35,8 +35,7 @@ struct FlowStore::Op {
   // counters (nf_conntrack_acct=1). Rare or optional, so out of line: every byte of an Op is
   // memory a burst makes the kernel zero.
   struct Extras {
-    bool has_counters = false;
-    FlowCounters counters[2];
+    std::optional<FlowAccounting> counters;
     std::optional<SeqAdjust> seq_adjust;
     std::optional<Tuple> master;
     std::optional<FtpLineState> ftp_state;
@@ -166,11 +165,7 @@ size_t FlowStore::EnqueueBatch(Stream stream, absl::Span<const FlowEvent> events
           e.has_expectation) {
         op->extras = std::make_unique<Op::Extras>();
         Op::Extras& x = *op->extras;
-        if (e.has_counters) {
-          x.has_counters = true;
-          x.counters[0] = e.counters[0];
-          x.counters[1] = e.counters[1];
-        }
+        if (e.has_counters) x.counters = e.counters;
         if (e.has_seq_adjust) x.seq_adjust = e.seq_adjust;
         if (e.has_master) x.master = e.master;
         if (e.has_ftp_state) x.ftp_state = e.ftp_state;
@@ -375,7 +370,7 @@ void FlowStore::WriteOps(Block& ops) {
             x && x->seq_adjust ? &*x->seq_adjust : nullptr,
             x && x->master ? &*x->master : nullptr, x && x->ftp_state ? &*x->ftp_state : nullptr,
             x && x->expectation ? &*x->expectation : nullptr,
-            x && x->has_counters ? x->counters : nullptr};
+            x && x->counters ? &*x->counters : nullptr};
         if (!codec::AppendFlowWire(op.flow, op.time, op.time + wall_offset, extras, &value,
                                    /*with_original=*/false)) {
           codec::FlowToProto(op.flow, op.time, op.time + wall_offset, extras, &msg);

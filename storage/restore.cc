@@ -312,7 +312,7 @@ void EngineRestorer::Add(absl::Span<const codec::DecodedFlow> flows) {
 
 void EngineRestorer::InsertRun(absl::Span<const codec::DecodedFlow> flows) {
   for (const codec::DecodedFlow& d : flows) {
-    absl::StatusOr<FlowIndex> idx = engine_.Insert(d.flow, d.counters, now_);
+    absl::StatusOr<FlowIndex> idx = engine_.Insert(d.flow, &d.counters, now_);
     if (!idx.ok()) {
       if (absl::IsAlreadyExists(idx.status())) {
         ++result_.clashed;

@@ -113,7 +113,7 @@ void ExternalCache::ApplyBatch(absl::Span<const PeerFlowUpdate> us, Nanos now,
 }
 
 ExternalCache::Result ExternalCache::Insert(const PeerFlowUpdate& u, Nanos now) {
-  absl::StatusOr<FlowIndex> idx = engine_.Insert(u.decoded.flow, u.decoded.counters, now);
+  absl::StatusOr<FlowIndex> idx = engine_.Insert(u.decoded.flow, &u.decoded.counters, now);
   if (!idx.ok()) {
     if (absl::IsResourceExhausted(idx.status())) {
       ++stats_.table_full;
@@ -138,10 +138,7 @@ void ExternalCache::UpdateInPlace(FlowIndex idx, const codec::DecodedFlow& d, Na
   f.mark = d.flow.mark;
   f.tcp = d.flow.tcp;
   f.helper = d.flow.helper;
-  if (FlowCounters* c = table.counters(idx)) {
-    c[0] = d.counters[0];
-    c[1] = d.counters[1];
-  }
+  if (FlowAccounting* a = table.accounting(idx)) *a = d.counters;
   table.SetTimeout(idx, d.flow.expires);
   if (d.seq_adjust) table.MutableSeqAdjust(idx) = *d.seq_adjust;
   ApplyHelperState(idx, d);

@@ -260,9 +260,7 @@ void AppendFlowRecord(const FlowEvent& e, Nanos now, Nanos wall_now, RecordConte
     if (f.mark != 0) ext |= kExtMark;
     if (f.helper == FlowHelper::kFtp) ext |= kExtHelper;
     if (e.has_master) ext |= kExtMaster;
-    const FlowCounters* c = e.counters;
-    if (e.has_counters && (c[0].packets | c[0].bytes | c[1].packets | c[1].bytes))
-      ext |= kExtCounters;
+    if (e.has_counters && e.counters != FlowAccounting{}) ext |= kExtCounters;
     if (e.has_seq_adjust) ext |= kExtSeqAdjust;
     if (e.has_ftp_state || e.has_expectation) ext |= kExtHelperData;
   }
@@ -323,10 +321,10 @@ void AppendFlowRecord(const FlowEvent& e, Nanos now, Nanos wall_now, RecordConte
     if (ext & kExtHelper) w.Varint(1);  // ftp, the only helper there is
     if (ext & kExtMaster) WriteTuple(w, e.master);
     if (ext & kExtCounters) {
-      w.Varint(e.counters[0].packets);
-      w.Varint(e.counters[0].bytes);
-      w.Varint(e.counters[1].packets);
-      w.Varint(e.counters[1].bytes);
+      for (const FlowCounters& c : e.counters.dir) {
+        w.Varint(c.packets);
+        w.Varint(c.bytes);
+      }
     }
     if (ext & kExtSeqAdjust) {
       for (const SeqAdjustDir& d : e.seq_adjust.dir) {
@@ -484,9 +482,9 @@ absl::Status ReadFlowRecord(std::string_view records, size_t* pos, int64_t batch
     master.emplace();
     if (!ReadTuple(r, &*master)) return malformed("bad master");
   }
-  FlowCounters counters[2];
+  FlowAccounting counters;
   if (ext & kExtCounters) {
-    for (FlowCounters& c : counters)
+    for (FlowCounters& c : counters.dir)
       if (!r.Varint(&c.packets) || !r.Varint(&c.bytes)) return malformed("truncated counters");
   }
   std::optional<SeqAdjust> seq_adjust;
@@ -570,8 +568,7 @@ absl::Status ReadFlowRecord(std::string_view records, size_t* pos, int64_t batch
   }
   if (ext & kExtHelper) f.helper = FlowHelper::kFtp;
   decoded.master_tuple = master;
-  decoded.counters[0] = counters[0];
-  decoded.counters[1] = counters[1];
+  decoded.counters = counters;
   decoded.seq_adjust = seq_adjust;
   if (helper_data) {
     if (absl::Status s = codec::HelperStateFromProto(*scratch, now, age, &decoded); !s.ok())

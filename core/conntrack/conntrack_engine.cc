@@ -71,10 +71,9 @@ FlowEvent ConntrackEngine::Describe(FlowEventType type, FlowIndex idx, Nanos now
   e.index = idx;
   e.time = now;
   e.flow = table_->flow(idx);
-  if (const FlowCounters* c = table_->counters(idx)) {
+  if (const FlowAccounting* a = table_->accounting(idx)) {
     e.has_counters = true;
-    e.counters[0] = c[0];
-    e.counters[1] = c[1];
+    e.counters = *a;
   }
   if (const SeqAdjust* sa = table_->seq_adjust(idx)) {
     e.has_seq_adjust = true;
@@ -326,9 +325,10 @@ ConntrackEngine::TrackResult ConntrackEngine::Track(const ParsedPacket& pkt,
   // Counting stops when the sysctl is switched off; the kernel keeps counting the flows
   // that already have the extension.
   if (options_.settings.nf_conntrack_acct) {
-    if (FlowCounters* c = table_->counters(ct->flow)) {
-      ++c[static_cast<int>(dir)].packets;
-      c[static_cast<int>(dir)].bytes += pkt.ip_total_len;
+    if (FlowAccounting* a = table_->accounting(ct->flow)) {
+      FlowCounters& c = a->dir[static_cast<int>(dir)];
+      ++c.packets;
+      c.bytes += pkt.ip_total_len;
     }
   }
   if (!is_new && changes) Emit(FlowEventType::kUpdate, ct->flow, changes, now);
@@ -457,7 +457,7 @@ CtVerdict ConntrackEngine::Confirm(const CtAttachment& ct, Nanos now) {
   return CtVerdict::kAccept;
 }
 
-absl::StatusOr<FlowIndex> ConntrackEngine::Insert(const Flow& f, const FlowCounters* counters,
+absl::StatusOr<FlowIndex> ConntrackEngine::Insert(const Flow& f, const FlowAccounting* counters,
                                                    Nanos now) {
   const FlowIndex idx = table_->Allocate(f.tuple[0], f.zone, now, [&](FlowIndex victim, const Flow& v) {
     Emit(FlowEventType::kDestroy, victim, 0, now);
@@ -470,10 +470,7 @@ absl::StatusOr<FlowIndex> ConntrackEngine::Insert(const Flow& f, const FlowCount
   e.mark = f.mark;
   e.tcp = f.tcp;
   e.helper = f.helper;
-  if (FlowCounters* c = table_->counters(idx); c && counters) {
-    c[0] = counters[0];
-    c[1] = counters[1];
-  }
+  if (FlowAccounting* a = table_->accounting(idx); a && counters) *a = *counters;
   e.expires = f.expires;
   const absl::Status s = table_->Confirm(idx);
   if (!s.ok()) {

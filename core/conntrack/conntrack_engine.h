@@ -73,9 +73,9 @@ class ConntrackEngine {
 
   // Inserts a complete flow from outside the datapath (ctnetlink create, a peer's flow, a
   // restored one): tuples, status, zone, mark, TCP state, helper and expiry come from `f`,
-  // and the counters (two, by Direction) from `counters` when given and the table keeps
-  // them. AlreadyExists when a tuple is taken, ResourceExhausted when the table is full.
-  absl::StatusOr<FlowIndex> Insert(const Flow& f, const FlowCounters* counters, Nanos now);
+  // and the counters from `counters` when given and the table keeps them. AlreadyExists
+  // when a tuple is taken, ResourceExhausted when the table is full.
+  absl::StatusOr<FlowIndex> Insert(const Flow& f, const FlowAccounting* counters, Nanos now);
 
   // Emits an UPDATE for a change made outside In() (NAT, mark, helper, ...).
   void NotifyUpdate(FlowIndex idx, uint32_t changes, Nanos now);

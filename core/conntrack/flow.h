@@ -56,6 +56,11 @@ struct FlowCounters {
   uint64_t bytes = 0;
   friend bool operator==(const FlowCounters&, const FlowCounters&) = default;
 };
+// Both directions' counters (kernel: struct nf_conn_acct).
+struct FlowAccounting {
+  FlowCounters dir[2];  // indexed by Direction
+  friend bool operator==(const FlowAccounting&, const FlowAccounting&) = default;
+};
 
 // Where an entry is in its life, as the table sees it.
 enum class FlowSlot : uint8_t {

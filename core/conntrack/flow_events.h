@@ -35,7 +35,7 @@ struct FlowEvent {
   Flow flow;  // a copy: the slab entry may be reused before the consumer runs
   // What the Flow does not hold inline, for consumers that must reproduce it exactly.
   bool has_counters = false;  // the table keeps accounting (nf_conntrack_acct)
-  FlowCounters counters[2];   // indexed by Direction
+  FlowAccounting counters;
   bool has_seq_adjust = false;
   SeqAdjust seq_adjust;  // NAT sequence adjustment (a helper resized a payload)
   bool has_master = false;

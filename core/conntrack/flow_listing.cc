@@ -66,7 +66,7 @@ void AppendTuple(std::string* out, const Tuple& t, ListingFormat format) {
 
 void AppendCounters(std::string* out, Direction d, const ListingOptions& o) {
   if (o.counters == nullptr) return;
-  const FlowCounters& c = o.counters[static_cast<int>(d)];
+  const FlowCounters& c = o.counters->dir[static_cast<int>(d)];
   absl::StrAppendFormat(out, "packets=%u bytes=%u ", c.packets, c.bytes);
 }
 

@@ -25,9 +25,9 @@ struct ListingOptions {
   // RELATED child holding the flow (the engine knows those). /proc prints one more, the
   // reference the reader holds while printing.
   uint32_t use = 1;
-  // nf_conntrack_acct=1: the flow's counters (two, by Direction; FlowTable::counters),
-  // printed as "packets=N bytes=N " after each tuple.
-  const FlowCounters* counters = nullptr;
+  // nf_conntrack_acct=1: the flow's counters (FlowTable::accounting), printed as
+  // "packets=N bytes=N " after each tuple.
+  const FlowAccounting* counters = nullptr;
   // /proc prints GRE's per-flow timeouts (gre_print_conntrack); the kernel's defaults.
   uint32_t gre_timeout_s = 30;
   uint32_t gre_stream_timeout_s = 180;

@@ -58,9 +58,9 @@ uint32_t* NewLinks(size_t count) {
   return p;
 }
 
-FlowCounters* NewCounters(size_t count) {
-  auto* p = static_cast<FlowCounters*>(AllocateHugePages(count * sizeof(FlowCounters)));
-  for (size_t i = 0; i < count; ++i) new (p + i) FlowCounters();
+FlowAccounting* NewAccounting(size_t count) {
+  auto* p = static_cast<FlowAccounting*>(AllocateHugePages(count * sizeof(FlowAccounting)));
+  for (size_t i = 0; i < count; ++i) new (p + i) FlowAccounting();
   return p;
 }
 
@@ -76,14 +76,14 @@ FlowTable::FlowTable(const FlowTableOptions& options, Nanos now)
       slab_(NewSlab(options.max_flows)),
       buckets_(NewLinks(options.buckets)),
       links_(NewLinks(2 * options.max_flows)),
-      acct_(options.accounting ? NewCounters(2 * options.max_flows) : nullptr),
+      acct_(options.accounting ? NewAccounting(options.max_flows) : nullptr),
       node_bits_(static_cast<uint32_t>(std::bit_width(2 * options.max_flows))),
       node_mask_(static_cast<uint32_t>((uint64_t{1} << node_bits_) - 1)),
       wheel_(&slab_[0].timer, sizeof(Flow), static_cast<uint32_t>(options.max_flows), now) {}
 
 void FlowTable::EnableAccounting() {
   if (acct_) return;
-  acct_.reset(NewCounters(2 * options_.max_flows));
+  acct_.reset(NewAccounting(options_.max_flows));
   options_.accounting = true;
 }
 
@@ -179,10 +179,10 @@ void FlowTable::FindBatch(absl::Span<const Tuple> tuples, absl::Span<const uint1
         const uint16_t zone = one_zone ? zones[0] : zones[base + i];
         if (Holds(link[i], tag[i], tuples[base + i], zone)) {
           out[base + i] = {node >> 1, static_cast<Direction>(node & 1)};
-          // The caller updates timeout and counters next: start fetching those lines.
+          // The caller updates timeout, TCP state and counters next: start fetching those.
           __builtin_prefetch(&slab_[node >> 1].expires, 1);
           __builtin_prefetch(&slab_[node >> 1].tcp.last_end, 1);
-          if (acct_) __builtin_prefetch(&acct_[size_t{node >> 1} * 2], 1);
+          if (acct_) __builtin_prefetch(&acct_[node >> 1], 1);
           link[i] = kNoFlow;
           continue;
         }
@@ -225,7 +225,7 @@ FlowIndex FlowTable::Allocate(const Tuple& original, uint16_t zone, Nanos now,
   f.created = now;
   f.id = next_id_++;
   f.slot = FlowSlot::kUnconfirmed;
-  if (acct_) acct_[size_t{idx} * 2] = acct_[size_t{idx} * 2 + 1] = FlowCounters{};
+  if (acct_) acct_[idx] = FlowAccounting{};
   ++used_;
   return idx;
 }
@@ -407,7 +407,7 @@ const SeqAdjust* FlowTable::seq_adjust(FlowIndex idx) const {
 }
 
 size_t FlowTable::BytesPerFlow() const {
-  return sizeof(Flow) + 2 * sizeof(uint32_t) + (acct_ ? 2 * sizeof(FlowCounters) : 0) +
+  return sizeof(Flow) + 2 * sizeof(uint32_t) + (acct_ ? sizeof(FlowAccounting) : 0) +
          (options_.buckets * sizeof(uint32_t) + options_.max_flows - 1) / options_.max_flows;
 }
 

@@ -130,12 +130,10 @@ class FlowTable {
   const SeqAdjust* seq_adjust(FlowIndex idx) const;
   SeqAdjust& MutableSeqAdjust(FlowIndex idx) { return seq_adjust_[idx]; }
   void ClearSeqAdjust(FlowIndex idx) { seq_adjust_.erase(idx); }
-  // Accounting (nf_conntrack_acct): the flow's counters, indexed by Direction, zeroed when
-  // the entry is allocated; nullptr when the table keeps none.
-  FlowCounters* counters(FlowIndex idx) { return acct_ ? &acct_[size_t{idx} * 2] : nullptr; }
-  const FlowCounters* counters(FlowIndex idx) const {
-    return acct_ ? &acct_[size_t{idx} * 2] : nullptr;
-  }
+  // Accounting (nf_conntrack_acct): the flow's counters, zeroed when the entry is
+  // allocated; nullptr when the table keeps none.
+  FlowAccounting* accounting(FlowIndex idx) { return acct_ ? &acct_[idx] : nullptr; }
+  const FlowAccounting* accounting(FlowIndex idx) const { return acct_ ? &acct_[idx] : nullptr; }
   // Starts keeping counters (the sysctl switched on at run time): flows already in the
   // table count from zero.
   void EnableAccounting();
@@ -199,7 +197,7 @@ class FlowTable {
   // Per node (index << 1 | direction): the link to the next node of its chain. A node's
   // bits fit under node_mask_ and never make up kNoFlow, which ends a chain.
   std::unique_ptr<uint32_t[], SlabDeleter> links_;
-  std::unique_ptr<FlowCounters[], SlabDeleter> acct_;  // 2 per slot, with accounting only
+  std::unique_ptr<FlowAccounting[], SlabDeleter> acct_;  // with accounting only
   uint32_t node_bits_;
   uint32_t node_mask_;
   TimerWheel wheel_;

@@ -64,7 +64,7 @@ void BM_LookupHitAndRefresh(benchmark::State& state) {
   Nanos now = 0;
   for (auto _ : state) {
     const FlowLookup hit = table->Find(keys[i], 0);
-    FlowCounters& c = table->counters(hit.idx)[static_cast<int>(hit.dir)];
+    FlowCounters& c = table->accounting(hit.idx)->dir[static_cast<int>(hit.dir)];
     ++c.packets;
     c.bytes += 100;
     table->SetTimeout(hit.idx, now + 120 * kSec);
@@ -93,7 +93,7 @@ void BM_LookupHitAndRefreshBatch32(benchmark::State& state) {
     table->FindBatch(absl::MakeConstSpan(&keys[i], kBatch), absl::MakeConstSpan(&zone, 1),
                      absl::MakeSpan(out));
     for (const FlowLookup& hit : out) {
-      FlowCounters& c = table->counters(hit.idx)[static_cast<int>(hit.dir)];
+      FlowCounters& c = table->accounting(hit.idx)->dir[static_cast<int>(hit.dir)];
       ++c.packets;
       c.bytes += 100;
       table->SetTimeout(hit.idx, now + 120 * kSec);

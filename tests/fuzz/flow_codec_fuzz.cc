@@ -41,7 +41,7 @@ void CheckReencode(const codec::DecodedFlow& d) {
   codec::FlowExtras extras;
   if (d.seq_adjust) extras.seq_adjust = &*d.seq_adjust;
   if (d.master_tuple) extras.master = &*d.master_tuple;
-  extras.counters = d.counters;
+  extras.counters = &d.counters;
   codec::FlowToProto(d.flow, kNow, kWallNow, extras, &again);
   codec::DecodedFlow d2;
   const absl::Status s = codec::FlowFromProto(again, kNow, 0, &d2);
@@ -59,7 +59,7 @@ void CheckReencode(const codec::DecodedFlow& d) {
   CTSYNC_FUZZ_CHECK(d2.flow.tcp == d.flow.tcp);
   CTSYNC_FUZZ_CHECK(d2.seq_adjust == d.seq_adjust);
   CTSYNC_FUZZ_CHECK(d2.master_tuple == d.master_tuple);
-  CTSYNC_FUZZ_CHECK(d2.counters[0] == d.counters[0] && d2.counters[1] == d.counters[1]);
+  CTSYNC_FUZZ_CHECK(d2.counters == d.counters);
 }
 
 }  // namespace
@@ -84,7 +84,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   CheckReencode(d);
   if (d.remaining <= 0) return 0;
   std::unique_ptr<ConntrackEngine> engine = NewEngine();
-  (void)engine->Insert(d.flow, d.counters, kNow);
+  (void)engine->Insert(d.flow, &d.counters, kNow);
   engine->Expire(kNow + 10LL * 86400 * kNanosPerSecond, 1 << 20);
   return 0;
 }

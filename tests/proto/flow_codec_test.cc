@@ -37,9 +37,9 @@ TEST(FlowCodecTest, RoundTripKeepsEveryFieldAndShortensByAge) {
   SeqAdjust sa;
   sa.dir[0] = {100, 0, 1};
   proto::Flow msg;
-  const FlowCounters counters[2] = {{3, 300}, {4, 400}};
+  const FlowAccounting counters{{{3, 300}, {4, 400}}};
   FlowExtras extras{&sa, nullptr};
-  extras.counters = counters;
+  extras.counters = &counters;
   FlowToProto(f, 40 * kNanosPerSecond, 1'700'000'000 * kNanosPerSecond, extras, &msg);
   EXPECT_EQ(msg.timeout_ms(), 60'000);
   std::string bytes;
@@ -55,8 +55,8 @@ TEST(FlowCodecTest, RoundTripKeepsEveryFieldAndShortensByAge) {
   EXPECT_EQ(d.flow.zone, 7);
   EXPECT_EQ(d.flow.mark, 42u);
   EXPECT_EQ(d.flow.tcp, f.tcp);
-  EXPECT_EQ(d.counters[0], counters[0]);
-  EXPECT_EQ(d.counters[1], counters[1]);
+  EXPECT_EQ(d.counters.dir[0], counters.dir[0]);
+  EXPECT_EQ(d.counters.dir[1], counters.dir[1]);
   EXPECT_EQ(d.remaining, 55 * kNanosPerSecond);
   EXPECT_EQ(d.flow.expires, 555 * kNanosPerSecond);
   EXPECT_EQ(d.flow.created, 500 * kNanosPerSecond - 30 * kNanosPerSecond);

@@ -98,12 +98,12 @@ TEST(FlowWireTest, SameBytesAsTheMessagePath) {
     sa.dir[1] = {0, std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max()};
     Tuple master = RandomFlow(rng).tuple[0];
     master.family = f.family();
-    const FlowCounters counters[2] = {{rng() >> (rng() % 64), rng() >> (rng() % 64)},
-                                      {rng() % 2 == 0 ? 0 : rng(), 0}};
+    const FlowAccounting counters{{{rng() >> (rng() % 64), rng() >> (rng() % 64)},
+                                   {rng() % 2 == 0 ? 0 : rng(), 0}}};
     FlowExtras extras;
     if (rng() % 2 == 0) extras.seq_adjust = &sa;
     if (rng() % 2 == 0) extras.master = &master;
-    if (rng() % 2 == 0) extras.counters = counters;
+    if (rng() % 2 == 0) extras.counters = &counters;
     ExpectSameBytes(f, extras);
     if (HasFailure()) return;
   }

@@ -112,22 +112,22 @@ TEST(ExternalCacheTest, InsertUpdateDestroy) {
 TEST(ExternalCacheTest, CountersFollowTheBackupsAccountingSetting) {
   const Flow f = MakeTcpNatFlow(1, kNow);
   PeerFlowUpdate u = Update(FlowEventType::kNew, f);
-  u.decoded.counters[0] = {4, 400};
-  u.decoded.counters[1] = {3, 3000};
+  u.decoded.counters.dir[0] = {4, 400};
+  u.decoded.counters.dir[1] = {3, 3000};
   auto counting = MakeEngine(64, /*accounting=*/true);
   auto plain = MakeEngine(64);
   ExternalCache ext_counting(*counting), ext_plain(*plain);
   ASSERT_EQ(ext_counting.Apply(u, kNow), ExternalCache::Result::kInserted);
   ASSERT_EQ(ext_plain.Apply(u, kNow), ExternalCache::Result::kInserted);
   const FlowIndex idx = counting->table().Find(f.tuple[0], 0).idx;
-  EXPECT_EQ(counting->table().counters(idx)[0], (FlowCounters{4, 400}));
-  EXPECT_EQ(counting->table().counters(idx)[1], (FlowCounters{3, 3000}));
-  EXPECT_EQ(plain->table().counters(plain->table().Find(f.tuple[0], 0).idx), nullptr);
+  EXPECT_EQ(counting->table().accounting(idx)->dir[0], (FlowCounters{4, 400}));
+  EXPECT_EQ(counting->table().accounting(idx)->dir[1], (FlowCounters{3, 3000}));
+  EXPECT_EQ(plain->table().accounting(plain->table().Find(f.tuple[0], 0).idx), nullptr);
 
   u.type = FlowEventType::kUpdate;
-  u.decoded.counters[1] = {5, 5000};
+  u.decoded.counters.dir[1] = {5, 5000};
   ASSERT_EQ(ext_counting.Apply(u, kNow), ExternalCache::Result::kUpdated);
-  EXPECT_EQ(counting->table().counters(idx)[1], (FlowCounters{5, 5000}));
+  EXPECT_EQ(counting->table().accounting(idx)->dir[1], (FlowCounters{5, 5000}));
 }
 
 TEST(ExternalCacheTest, MasterUpdatesCarryHelperStateAndTheirExpectation) {

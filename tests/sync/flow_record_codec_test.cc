@@ -76,8 +76,8 @@ void ExpectSame(const codec::DecodedFlow& got, const codec::DecodedFlow& want) {
   EXPECT_EQ(g.created, w.created);
   EXPECT_EQ(g.tcp, w.tcp);
   EXPECT_EQ(g.helper, w.helper);
-  EXPECT_EQ(got.counters[0], want.counters[0]);
-  EXPECT_EQ(got.counters[1], want.counters[1]);
+  EXPECT_EQ(got.counters.dir[0], want.counters.dir[0]);
+  EXPECT_EQ(got.counters.dir[1], want.counters.dir[1]);
   EXPECT_EQ(got.remaining, want.remaining);
   EXPECT_EQ(got.seq_adjust, want.seq_adjust);
   EXPECT_EQ(got.master_tuple, want.master_tuple);
@@ -117,8 +117,8 @@ FlowEvent RichUpdate() {
   f.tcp.last_flags = 0x12;
   FlowEvent e = MakeEvent(FlowEventType::kUpdate, f, kNow);
   e.has_counters = true;
-  e.counters[0] = {12, 3456};
-  e.counters[1] = {1u << 20, uint64_t{1} << 40};
+  e.counters.dir[0] = {12, 3456};
+  e.counters.dir[1] = {1u << 20, uint64_t{1} << 40};
   e.has_seq_adjust = true;
   e.seq_adjust.dir[0] = {1000, 0, 5};
   e.seq_adjust.dir[1] = {2000, -3, -7};
@@ -260,9 +260,9 @@ TEST(FlowRecordCodecTest, RandomEventRunsDecodeAsTheProtobufPathDoes) {
       f.id = rng() % 1000000;
       f.expires = kNow + static_cast<Nanos>(rng() % (100000 * kNanosPerMilli)) - kNanosPerSecond;
       f.created = kNow - static_cast<Nanos>(rng() % (1000000 * kNanosPerMilli)) + kNanosPerSecond;
-      FlowCounters counters[2] = {};
+      FlowAccounting counters;
       const bool with_counters = rng() % 3 == 0;
-      if (with_counters) counters[rng() % 2] = {rng() % 1000, rng()};
+      if (with_counters) counters.dir[rng() % 2] = {rng() % 1000, rng()};
       f.helper = rng() % 5 == 0 ? FlowHelper::kFtp : FlowHelper::kNone;
       if (o.proto == kProtoTcp) {
         f.tcp.state = static_cast<TcpState>(rng() % static_cast<int>(TcpState::kMax));
@@ -287,8 +287,7 @@ TEST(FlowRecordCodecTest, RandomEventRunsDecodeAsTheProtobufPathDoes) {
                                 : FlowEventType::kDestroy,
                     f, kNow);
       e.has_counters = with_counters;
-      e.counters[0] = counters[0];
-      e.counters[1] = counters[1];
+      e.counters = counters;
       if (rng() % 5 == 0) {
         e.has_master = true;
         e.master = o;

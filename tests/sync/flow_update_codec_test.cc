@@ -63,10 +63,10 @@ TEST(FlowUpdateCodecTest, ReplyTupleThatDoesNotMirrorIsKept) {
   f.zone = 3;
   FlowEvent e = MakeEvent(FlowEventType::kUpdate, f, kNow);
   e.has_counters = true;
-  e.counters[0] = {10, 1000};
+  e.counters.dir[0] = {10, 1000};
   const PeerFlowUpdate u = RoundTrip(e);
-  EXPECT_EQ(u.decoded.counters[0], e.counters[0]);
-  EXPECT_EQ(u.decoded.counters[1], FlowCounters{});
+  EXPECT_EQ(u.decoded.counters.dir[0], e.counters.dir[0]);
+  EXPECT_EQ(u.decoded.counters.dir[1], FlowCounters{});
   EXPECT_EQ(u.type, FlowEventType::kUpdate);
   ExpectSameState(u.decoded.flow, f);
   EXPECT_EQ(u.zone, 3);

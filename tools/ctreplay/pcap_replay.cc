@@ -87,7 +87,7 @@ absl::StatusOr<std::string> ReplayPcap(const std::string& pcap_path,
   ct->table().ForEach([&](FlowIndex idx, const Flow& f) {
     ListingOptions lo;
     lo.use = static_cast<uint32_t>(ct->UseCount(idx));
-    lo.counters = ct->table().counters(idx);
+    lo.counters = ct->table().accounting(idx);
     absl::StrAppend(&out, FormatConntrackLine(f, now, ListingFormat::kConntrackL, lo), "\n");
   });
   absl::StrAppend(&out, "conntrack v1.4.7 (conntrack-tools): ", ct->table().confirmed_count(),

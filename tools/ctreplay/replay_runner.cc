@@ -418,7 +418,7 @@ struct ReplayNode {
       if (f.expires <= now || !PassesListFilter(f, sc.conntrack_list_filter)) return;
       ListingOptions lo;
       lo.use = static_cast<uint32_t>(ct->UseCount(idx));
-      lo.counters = table.counters(idx);
+      lo.counters = table.accounting(idx);
       entries.push_back(ParseCtLine(FormatConntrackLine(f, now, ListingFormat::kExtended, lo)));
     });
     std::sort(entries.begin(), entries.end(),

@@ -114,7 +114,7 @@ struct ViewFlow {
   const std::string* key = nullptr;
   const proto::Flow* msg = nullptr;
   Flow flow;
-  FlowCounters counters[2];  // by Direction
+  FlowAccounting counters;
 };
 
 // The wall time (ns) the source was saved at; 0 when unknown or out of range (the value
@@ -153,14 +153,13 @@ absl::Status Walk(const FlowSource& src, const CommonOptions& o, Progress* progr
     v.key = &r.key;
     v.msg = &r.flow;
     v.flow = d.flow;
-    v.counters[0] = d.counters[0];
-    v.counters[1] = d.counters[1];
+    v.counters = d.counters;
     fn(v);
   });
 }
 
-// `counters`: two, by Direction, or nullptr to leave them out.
-std::string Line(const Flow& f, const FlowCounters* counters) {
+// `counters`: nullptr leaves them out.
+std::string Line(const Flow& f, const FlowAccounting* counters) {
   ListingOptions lo;
   lo.counters = counters;
   return FormatConntrackLine(f, 0, ListingFormat::kConntrackL, lo);
@@ -224,8 +223,9 @@ nlohmann::json FlowJson(const ViewFlow& v) {
   j["id"] = f.id;
   if (f.helper == FlowHelper::kFtp) j["helper"] = "ftp";
   j["counters"] = {
-      {"original", {{"packets", v.counters[0].packets}, {"bytes", v.counters[0].bytes}}},
-      {"reply", {{"packets", v.counters[1].packets}, {"bytes", v.counters[1].bytes}}}};
+      {"original",
+       {{"packets", v.counters.dir[0].packets}, {"bytes", v.counters.dir[0].bytes}}},
+      {"reply", {{"packets", v.counters.dir[1].packets}, {"bytes", v.counters.dir[1].bytes}}}};
   j["saved_wall_ms"] = v.msg->wall_time_ms();
   return j;
 }
@@ -326,10 +326,10 @@ int Show(const CommonOptions& o, std::ostream& out, std::ostream& err, std::ostr
         ++shown;
         if (o.output == "json") {
           nlohmann::json j = FlowJson(v);
-          j["line"] = Line(v.flow, o.counters ? v.counters : nullptr);
+          j["line"] = Line(v.flow, o.counters ? &v.counters : nullptr);
           out << j.dump() << "\n";
         } else {
-          out << Line(v.flow, o.counters ? v.counters : nullptr) << "\n";
+          out << Line(v.flow, o.counters ? &v.counters : nullptr) << "\n";
         }
       },
       &bad);

@@ -424,7 +424,7 @@ std::string Daemon::Impl::Dump(const std::string& which) {
     if ((which == "internal" && ext) || (which == "external" && !ext)) return;
     ListingOptions lo;
     lo.use = static_cast<uint32_t>(engine->UseCount(idx));
-    lo.counters = engine->table().counters(idx);
+    lo.counters = engine->table().accounting(idx);
     absl::StrAppend(&out, FormatConntrackLine(f, now, ListingFormat::kConntrackL, lo), "\n");
   });
   return out;

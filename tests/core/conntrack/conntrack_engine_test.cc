@@ -159,7 +159,7 @@ TEST(ConntrackEngineTest, AccountingOnlyWithTheSysctl) {
   auto off = SmallEngine(64, nullptr);
   CtAttachment ct;
   ASSERT_EQ(Send(*off, query, kNanosPerSecond, &ct), CtVerdict::kAccept);
-  EXPECT_EQ(off->table().counters(ct.flow), nullptr);
+  EXPECT_EQ(off->table().accounting(ct.flow), nullptr);
   auto ev = off->events().Pop();
   ASSERT_TRUE(ev);
   EXPECT_FALSE(ev->has_counters);
@@ -173,24 +173,24 @@ TEST(ConntrackEngineTest, AccountingOnlyWithTheSysctl) {
   ASSERT_EQ(Send(*on, query, kNanosPerSecond, &ct), CtVerdict::kAccept);
   ASSERT_EQ(Send(*on, query, kNanosPerSecond, &ct), CtVerdict::kAccept);
   ASSERT_EQ(Send(*on, answer, 2 * kNanosPerSecond, &ct), CtVerdict::kAccept);
-  const FlowCounters* c = on->table().counters(ct.flow);
-  ASSERT_NE(c, nullptr);
-  EXPECT_EQ(c[0], (FlowCounters{2, 58}));
-  EXPECT_EQ(c[1], (FlowCounters{1, 34}));
+  const FlowAccounting* a = on->table().accounting(ct.flow);
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->dir[0], (FlowCounters{2, 58}));
+  EXPECT_EQ(a->dir[1], (FlowCounters{1, 34}));
   std::optional<FlowEvent> last;
   while (auto e = on->events().Pop()) last = e;
   ASSERT_TRUE(last);  // the reply's status change (SEEN_REPLY)
   EXPECT_TRUE(last->has_counters);
-  EXPECT_EQ(last->counters[1], (FlowCounters{1, 34}));
+  EXPECT_EQ(last->counters.dir[1], (FlowCounters{1, 34}));
 
   // Switched on at run time: flows count from then on.
   ConntrackSettings s = off->settings();
   s.nf_conntrack_acct = true;
   off->SetSettings(s);
   ASSERT_EQ(Send(*off, answer, 2 * kNanosPerSecond, &ct), CtVerdict::kAccept);
-  ASSERT_NE(off->table().counters(ct.flow), nullptr);
-  EXPECT_EQ(off->table().counters(ct.flow)[0], FlowCounters{});
-  EXPECT_EQ(off->table().counters(ct.flow)[1], (FlowCounters{1, 34}));
+  ASSERT_NE(off->table().accounting(ct.flow), nullptr);
+  EXPECT_EQ(off->table().accounting(ct.flow)->dir[0], FlowCounters{});
+  EXPECT_EQ(off->table().accounting(ct.flow)->dir[1], (FlowCounters{1, 34}));
 }
 
 }  // namespace

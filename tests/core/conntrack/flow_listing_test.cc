@@ -1589,10 +1589,10 @@ Flow Established() {
 }
 
 // The counters of a flow the capture's packets had not touched (zero), or `c`.
-ListingOptions Acct(const FlowCounters* c = nullptr) {
-  static constexpr FlowCounters kZero[2] = {};
+ListingOptions Acct(const FlowAccounting* c = nullptr) {
+  static constexpr FlowAccounting kZero;
   ListingOptions o;
-  o.counters = c ? c : kZero;
+  o.counters = c ? c : &kZero;
   return o;
 }
 
@@ -1701,9 +1701,9 @@ TEST(FlowListingTest, TimeoutRoundsDownAndNeverGoesNegative) {
 
 TEST(FlowListingTest, CountersAndOffloadTags) {
   Flow f = Established();
-  const FlowCounters counters[2] = {{3, 180}, {2, 1500}};
+  const FlowAccounting counters{{{3, 180}, {2, 1500}}};
   f.status |= kIpsOffload;
-  EXPECT_EQ(FormatConntrackLine(f, kNow, kPlain, Acct(counters)),
+  EXPECT_EQ(FormatConntrackLine(f, kNow, kPlain, Acct(&counters)),
             "tcp      6 299 ESTABLISHED src=192.0.2.10 dst=198.51.100.20 sport=40000 dport=80 "
             "packets=3 bytes=180 src=198.51.100.20 dst=192.0.2.10 sport=80 dport=40000 "
             "packets=2 bytes=1500 [OFFLOAD] mark=0 use=1");

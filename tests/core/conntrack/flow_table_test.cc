@@ -403,20 +403,20 @@ TEST_F(FlowTableTest, AllocateGivesFreshEntries) {
 TEST_F(FlowTableTest, CountersOnlyWithAccountingAndFreshPerEntry) {
   Make(4, 4);
   const FlowIndex plain = Add(Udp(kLan, 1, kWan, 2), 10 * kSec);
-  EXPECT_EQ(table_->counters(plain), nullptr);
+  EXPECT_EQ(table_->accounting(plain), nullptr);
   table_->EnableAccounting();
-  ASSERT_NE(table_->counters(plain), nullptr);
-  EXPECT_EQ(table_->counters(plain)[0], FlowCounters{});
+  ASSERT_NE(table_->accounting(plain), nullptr);
+  EXPECT_EQ(table_->accounting(plain)->dir[0], FlowCounters{});
 
   auto t = FlowTable::Create({4, 4, 7, /*accounting=*/true}, 0);
   ASSERT_TRUE(t.ok());
   table_ = std::move(*t);
   FlowIndex idx = Add(Udp(kLan, 1, kWan, 2), 10 * kSec);
-  table_->counters(idx)[1] = {5, 500};
+  table_->accounting(idx)->dir[1] = {5, 500};
   table_->Remove(idx);
   const FlowIndex again = Add(Udp(kLan, 3, kWan, 4), 10 * kSec);
   ASSERT_EQ(again, idx);
-  EXPECT_EQ(table_->counters(again)[1], FlowCounters{});
+  EXPECT_EQ(table_->accounting(again)->dir[1], FlowCounters{});
 }
 
 TEST_F(FlowTableTest, MemoryPerFlowWithinBudget) {
