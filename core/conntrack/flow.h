@@ -49,7 +49,7 @@ inline constexpr uint32_t kIpsHwOffload = 1u << 15;
 enum class FlowHelper : uint8_t { kNone = 0, kFtp = 1 };
 
 // Per-direction accounting (kernel: nf_conn_counter). As the kernel's acct extension, it is
-// kept only with nf_conntrack_acct=1, and then beside the flow (FlowTable::counters), not
+// kept only with nf_conntrack_acct=1, and then beside the flow (FlowTable::accounting), not
 // in it: 32 bytes a flow that tables without accounting do not pay.
 struct FlowCounters {
   uint64_t packets = 0;
