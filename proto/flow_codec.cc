@@ -165,10 +165,11 @@ void HelperStateToProto(const FlowExtras& extras, Nanos now, Family family, prot
 absl::Status ScalarsToFlow(const FlowScalars& in, Nanos now, Nanos age, DecodedFlow* out) {
   Flow& f = out->flow;
   if (in.zone > 0xffff) return absl::InvalidArgumentError("zone out of range");
-  if (in.status > UINT32_MAX) return absl::InvalidArgumentError("status out of range");
+  // The kernel defines status bits 0-15 only; a wider value is garbage, not a newer bit.
+  if (in.status > 0xffff) return absl::InvalidArgumentError("status out of range");
   // Bits the receiver must decide for itself (table membership, dying, templates) are not
   // taken from the record.
-  f.status = static_cast<uint32_t>(in.status) & ~(kIpsConfirmed | kIpsDying | kIpsTemplate);
+  f.status = static_cast<uint16_t>(in.status) & ~(kIpsConfirmed | kIpsDying | kIpsTemplate);
   f.zone = static_cast<uint16_t>(in.zone);
   f.mark = in.mark;
   f.id = in.id;

@@ -4,47 +4,37 @@
 
 namespace ctsync::sync {
 
-ExternalCache::ExternalCache(ConntrackEngine& engine)
-    : engine_(engine), marks_(engine.table().capacity()) {}
+ExternalCache::ExternalCache(ConntrackEngine& engine) : engine_(engine) {}
 
 bool ExternalCache::IsExternal(FlowIndex idx) const {
   const FlowTable& t = engine_.table();
-  if (!t.IsConfirmed(idx)) return false;
-  const Mark& m = marks_[idx];
-  return m.generation == generation_ && m.id_low == static_cast<uint32_t>(t.flow(idx).id);
-}
-
-bool ExternalCache::WasExternal(FlowIndex idx, uint64_t flow_id) const {
-  if (idx >= marks_.size()) return false;
-  const Mark& m = marks_[idx];
-  return m.generation == generation_ && m.id_low == static_cast<uint32_t>(flow_id);
+  return t.IsConfirmed(idx) && WasExternal(t.flow(idx));
 }
 
 std::optional<uint32_t> ExternalCache::PeerOf(FlowIndex idx) const {
   if (!IsExternal(idx)) return std::nullopt;
-  return peer_ids_[marks_[idx].peer_slot];
+  return peer_ids_[engine_.table().flow(idx).learnt_peer];
 }
 
-uint16_t ExternalCache::PeerSlot(uint32_t node_id) {
+uint8_t ExternalCache::PeerSlot(uint32_t node_id) {
   for (size_t i = 0; i < peer_ids_.size(); ++i) {
-    if (peer_ids_[i] == node_id) return static_cast<uint16_t>(i);
+    if (peer_ids_[i] == node_id) return static_cast<uint8_t>(i);
   }
-  // A cluster has a handful of nodes; the 16-bit slot is never the limit in practice, and
+  // A cluster has a handful of nodes; the 8-bit slot is never the limit in practice, and
   // if it were, sharing the last slot only blurs FlushPeer, never correctness of Commit.
-  if (peer_ids_.size() < 0xffff) peer_ids_.push_back(node_id);
-  return static_cast<uint16_t>(peer_ids_.size() - 1);
-}
-
-void ExternalCache::MarkLearnt(FlowIndex idx, uint32_t peer) {
-  marks_[idx] = Mark{static_cast<uint32_t>(engine_.table().flow(idx).id), generation_,
-                     PeerSlot(peer)};
+  if (peer_ids_.size() <= 0xff) peer_ids_.push_back(node_id);
+  return static_cast<uint8_t>(peer_ids_.size() - 1);
 }
 
 size_t ExternalCache::AdoptLocal(uint32_t peer) {
+  const uint8_t slot = PeerSlot(peer);
   size_t n = 0;
-  engine_.table().ForEach([&](FlowIndex idx, const Flow&) {
-    if (IsExternal(idx)) return;
-    MarkLearnt(idx, peer);
+  FlowTable& table = engine_.table();
+  table.ForEach([&](FlowIndex idx, const Flow&) {
+    Flow& f = table.flow(idx);
+    if (WasExternal(f)) return;
+    f.learnt_generation = generation_;
+    f.learnt_peer = slot;
     ++n;
   });
   return n;
@@ -63,7 +53,6 @@ ExternalCache::Result ExternalCache::Apply(const PeerFlowUpdate& u, Nanos now) {
       ++stats_.unknown_destroy;
       return Result::kUnknown;
     }
-    marks_[found.idx] = Mark{};
     engine_.Kill(found.idx, now);
     ++stats_.destroyed;
     return Result::kDestroyed;
@@ -76,7 +65,6 @@ ExternalCache::Result ExternalCache::Apply(const PeerFlowUpdate& u, Nanos now) {
   Flow& f = table.flow(found.idx);
   if (f.tuple[1] != u.decoded.flow.tuple[1]) {
     // The table never re-keys a confirmed entry; a changed binding is a new entry.
-    marks_[found.idx] = Mark{};
     engine_.Kill(found.idx, now);
     const Result r = Insert(u, now);
     if (r != Result::kInserted) return r;
@@ -113,7 +101,11 @@ void ExternalCache::ApplyBatch(absl::Span<const PeerFlowUpdate> us, Nanos now,
 }
 
 ExternalCache::Result ExternalCache::Insert(const PeerFlowUpdate& u, Nanos now) {
-  absl::StatusOr<FlowIndex> idx = engine_.Insert(u.decoded.flow, &u.decoded.counters, now);
+  // Marked before the insert, so that the NEW event already carries the mark.
+  Flow learnt = u.decoded.flow;
+  learnt.learnt_generation = generation_;
+  learnt.learnt_peer = PeerSlot(u.peer);
+  absl::StatusOr<FlowIndex> idx = engine_.Insert(learnt, &u.decoded.counters, now);
   if (!idx.ok()) {
     if (absl::IsResourceExhausted(idx.status())) {
       ++stats_.table_full;
@@ -122,7 +114,6 @@ ExternalCache::Result ExternalCache::Insert(const PeerFlowUpdate& u, Nanos now) 
     ++stats_.insert_errors;
     return Result::kInsertError;
   }
-  MarkLearnt(*idx, u.peer);
   FlowTable& table = engine_.table();
   if (u.decoded.seq_adjust) table.MutableSeqAdjust(*idx) = *u.decoded.seq_adjust;
   ApplyHelperState(*idx, u.decoded);
@@ -174,39 +165,37 @@ void ExternalCache::ResolveMaster(FlowIndex idx, const codec::DecodedFlow& d, Na
 void ExternalCache::Commit() {
   ++stats_.commits;
   if (++generation_ == 0) {
-    // Once every 65535 commits the generation wraps: forget all marks so that a flow
-    // learnt long ago cannot turn external again.
-    std::fill(marks_.begin(), marks_.end(), Mark{});
+    // Once every 255 commits the generation wraps: forget all marks so that a flow learnt
+    // long ago cannot turn external again.
+    FlowTable& table = engine_.table();
+    table.ForEach([&](FlowIndex idx, const Flow&) { table.flow(idx).learnt_generation = 0; });
     generation_ = 1;
   }
 }
 
 template <typename Pred>
 size_t ExternalCache::KillIf(Nanos now, Pred pred) {
-  size_t n = 0;
-  for (FlowIndex i = 0; i < marks_.size(); ++i) {
-    if (marks_[i].generation != generation_ || !IsExternal(i) || !pred(marks_[i])) continue;
-    marks_[i] = Mark{};
-    engine_.Kill(i, now);
-    ++n;
-  }
+  std::vector<FlowIndex> doomed;
+  engine_.table().ForEach([&](FlowIndex idx, const Flow& f) {
+    if (WasExternal(f) && pred(f)) doomed.push_back(idx);
+  });
+  for (FlowIndex idx : doomed) engine_.Kill(idx, now);
+  const size_t n = doomed.size();
   stats_.flushed += n;
   return n;
 }
 
 size_t ExternalCache::Flush(Nanos now) {
-  return KillIf(now, [](const Mark&) { return true; });
+  return KillIf(now, [](const Flow&) { return true; });
 }
 
 size_t ExternalCache::FlushPeer(uint32_t node_id, Nanos now) {
-  return KillIf(now, [&](const Mark& m) { return peer_ids_[m.peer_slot] == node_id; });
+  return KillIf(now, [&](const Flow& f) { return peer_ids_[f.learnt_peer] == node_id; });
 }
 
 size_t ExternalCache::CountExternal() const {
   size_t n = 0;
-  for (FlowIndex i = 0; i < marks_.size(); ++i) {
-    if (marks_[i].generation == generation_ && IsExternal(i)) ++n;
-  }
+  engine_.table().ForEach([&](FlowIndex, const Flow& f) { n += WasExternal(f); });
   return n;
 }
 

@@ -4,9 +4,10 @@
 // so promotion (Commit) copies nothing; it only forgets the marks, in O(1), by moving to a
 // new generation.
 //
-// Marks live in a side array indexed by FlowIndex (8 bytes per table slot): the learning
-// generation, the peer, and the low 32 bits of the flow's id, so a slot freed by expiry and
-// reused by a local flow is not mistaken for a learnt one.
+// The mark is two bytes of the Flow itself (Flow::learnt_generation, learnt_peer), so it
+// costs no memory beyond the entry, is cleared when the table hands the slot to another
+// flow, and travels in every event's copy of the flow: an event tells by itself whether
+// its flow was learnt, also after the slot was freed.
 //
 // Local flows win: an update for a tuple that this node tracks itself is refused (counted),
 // never applied over the local state.
@@ -67,9 +68,11 @@ class ExternalCache {
                   const std::function<void(const PeerFlowUpdate&, Result)>& on_result = {});
 
   bool IsExternal(FlowIndex idx) const;
-  // Whether the flow with this slot and id was learnt from a peer and not yet committed,
-  // also after the slot was freed (for its DESTROY event, which must not go back out).
-  bool WasExternal(FlowIndex idx, uint64_t flow_id) const;
+  // Whether the flow an event carries (its copy, taken when the event was emitted) was
+  // learnt from a peer and not yet committed: its events must not go back out.
+  bool WasExternal(const Flow& copy) const {
+    return copy.learnt_generation == generation_;
+  }
   std::optional<uint32_t> PeerOf(FlowIndex idx) const;
 
   // Promotion (conntrackd -c): every learnt flow becomes a local one. O(1).
@@ -86,19 +89,9 @@ class ExternalCache {
   size_t CountExternal() const;
 
   const ExternalStats& stats() const { return stats_; }
-  // Side-structure bytes per table slot, for memory accounting.
-  static constexpr size_t kBytesPerSlot = 8;
 
  private:
-  struct Mark {
-    uint32_t id_low = 0;
-    uint16_t generation = 0;  // 0: never external
-    uint16_t peer_slot = 0;
-  };
-  static_assert(sizeof(Mark) == kBytesPerSlot);
-
-  void MarkLearnt(FlowIndex idx, uint32_t peer);
-  uint16_t PeerSlot(uint32_t node_id);
+  uint8_t PeerSlot(uint32_t node_id);
   Result Insert(const PeerFlowUpdate& u, Nanos now);
   void UpdateInPlace(FlowIndex idx, const codec::DecodedFlow& d, Nanos now);
   void ApplyHelperState(FlowIndex idx, const codec::DecodedFlow& d);
@@ -107,13 +100,12 @@ class ExternalCache {
   size_t KillIf(Nanos now, Pred pred);
 
   ConntrackEngine& engine_;
-  std::vector<Mark> marks_;
   // ApplyBatch's prefetch keys, reused.
   std::vector<Tuple> batch_tuples_;
   std::vector<uint16_t> batch_zones_;
   std::vector<FlowLookup> batch_found_;
   std::vector<uint32_t> peer_ids_;  // slot -> node id
-  uint16_t generation_ = 1;
+  uint8_t generation_ = 1;  // never 0, the mark of a local flow
   ExternalStats stats_;
 };
 

@@ -59,7 +59,7 @@ int ConntrackEngine::UseCount(FlowIndex idx) const {
 
 void ConntrackEngine::Emit(FlowEventType type, FlowIndex idx, uint32_t changes, Nanos now) {
   if (!events_.enabled()) return;
-  if (type != FlowEventType::kDestroy) table_->flow(idx).last_event = now;
+  if (type != FlowEventType::kDestroy) table_->flow(idx).last_event = EventStamp(now);
   FlowEvent e = Describe(type, idx, now);
   e.changes = changes;
   events_.Push(e);
@@ -310,7 +310,8 @@ ConntrackEngine::TrackResult ConntrackEngine::Track(const ParsedPacket& pkt,
     table_->SetTimeout(ct->flow, now + timeout);
     // Peers hold copies with the lifetime last announced; re-announce before half of it
     // has gone so a copy never dies while the flow lives (at most once a minute).
-    if (now - f.last_event > std::min<Nanos>(timeout / 2, 60 * kNanosPerSecond))
+    const uint32_t since_ms = EventStamp(now) - f.last_event;
+    if (since_ms > std::min<Nanos>(timeout / 2, 60 * kNanosPerSecond) / kNanosPerMilli)
       changes |= kChangeTimeout;
   }
   if (set_assured && !(f.status & kIpsAssured)) {
@@ -470,6 +471,8 @@ absl::StatusOr<FlowIndex> ConntrackEngine::Insert(const Flow& f, const FlowAccou
   e.mark = f.mark;
   e.tcp = f.tcp;
   e.helper = f.helper;
+  e.learnt_generation = f.learnt_generation;
+  e.learnt_peer = f.learnt_peer;
   if (FlowAccounting* a = table_->accounting(idx); a && counters) *a = *counters;
   e.expires = f.expires;
   const absl::Status s = table_->Confirm(idx);

@@ -69,9 +69,10 @@ enum class FlowSlot : uint8_t {
   kConfirmed = 2,    // in the hash under both tuples and on the timer wheel
 };
 
-// Field order is for the lookup: everything Find touches (both tuples, their hash links,
-// the zone) is in the first 88 bytes, so a chain step touches two cache lines (three for
-// entries that start late in a line), not the whole 200-byte entry.
+// Field order is for the lookup: everything Find compares (both tuples, the zone) is in
+// the first 78 bytes, so a chain step touches two cache lines (three for
+// entries that start late in a line), not the whole 184-byte entry. The rest is packed
+// without a byte of padding (the timer link lends its tail padding to the learnt mark).
 struct Flow {
   // tuple[kOriginal] is what the first packet carried; tuple[kReply] is what a reply
   // carries, so it holds the NAT translation (kernel: tuplehash[IP_CT_DIR_REPLY]).
@@ -80,21 +81,28 @@ struct Flow {
   // Expectations and child (RELATED) flows that hold this flow; conntrack prints
   // use = 1 + this.
   uint16_t child_count = 0;
-  uint32_t status = 0;  // kIps* bits
-  uint32_t mark = 0;    // ct mark (CONNMARK)
-
-  Nanos expires = 0;         // absolute monotonic time; change it through FlowTable::SetTimeout
-  Nanos created = 0;         // monotonic time of allocation (UDP "stream" rule, listings)
-  // When the event stream last carried this flow (NEW/UPDATE): a flow whose lifetime keeps
-  // being extended by traffic alone is re-announced before peers' copies could expire.
-  Nanos last_event = 0;
-  uint64_t id = 0;           // stable identifier, as ctnetlink's CTA_ID
-
-  TcpConnState tcp;            // meaningful only when tuple[0].proto == kProtoTcp
-  FlowIndex master = kNoFlow;  // master of a RELATED (expected) flow
+  uint16_t status = 0;  // kIps* bits: the kernel defines none above bit 15
   FlowHelper helper = FlowHelper::kNone;
   FlowSlot slot = FlowSlot::kFree;  // table-owned
-  TimerLink timer;                  // table-owned: expiry wheel links
+  uint32_t mark = 0;                // ct mark (CONNMARK)
+  FlowIndex master = kNoFlow;       // master of a RELATED (expected) flow
+  // Stable identifier, as ctnetlink's CTA_ID (32 bits there too); table-assigned in
+  // sequence, so a batch of new flows delta-encodes its ids in a byte each.
+  uint32_t id = 0;
+
+  Nanos expires = 0;  // absolute monotonic time; change it through FlowTable::SetTimeout
+  Nanos created = 0;  // monotonic time of allocation (UDP "stream" rule, listings)
+
+  TcpConnState tcp;  // meaningful only when tuple[0].proto == kProtoTcp
+  // When the event stream last carried this flow (NEW/UPDATE), in EventStamp units: a flow
+  // whose lifetime keeps being extended by traffic alone is re-announced before peers'
+  // copies could expire.
+  uint32_t last_event = 0;
+  [[no_unique_address]] TimerLink timer;  // table-owned: expiry wheel links
+  // Set by sync::ExternalCache on a flow learnt from a peer and not yet promoted: the
+  // cache's generation when it was learnt (0: local) and the peer's slot there.
+  uint8_t learnt_generation = 0;
+  uint8_t learnt_peer = 0;
 
   const Tuple& tuple_of(Direction d) const { return tuple[static_cast<int>(d)]; }
   Tuple& tuple_of(Direction d) { return tuple[static_cast<int>(d)]; }
@@ -102,7 +110,11 @@ struct Flow {
   Family family() const { return tuple[0].family; }
   bool has(uint32_t bits) const { return (status & bits) == bits; }
 };
-static_assert(sizeof(Flow) <= 200, "Flow grew: re-check the bytes/flow budget");
+static_assert(sizeof(Flow) <= 184, "Flow grew: re-check the bytes/flow budget");
+
+// Flow::last_event's unit: milliseconds, wrapping after 49 days; compare stamps by their
+// unsigned difference.
+inline uint32_t EventStamp(Nanos now) { return static_cast<uint32_t>(now / kNanosPerMilli); }
 
 // NAT sequence adjustment for one direction (kernel: struct nf_ct_seqadj). Rare (FTP with
 // NAT), so it is kept outside Flow, in FlowTable's side table.

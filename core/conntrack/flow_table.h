@@ -207,7 +207,7 @@ class FlowTable {
   FlowIndex high_water_ = 0;       // slab entries below this have been used at least once
   size_t used_ = 0;
   size_t confirmed_ = 0;
-  uint64_t next_id_ = 1;
+  uint32_t next_id_ = 1;  // wraps, as the kernel's 32-bit ids may repeat
   ConntrackStats stats_;
 };
 

@@ -36,7 +36,9 @@ inline constexpr uint8_t kTcpFlagChallengeAck = 0x40;
 inline constexpr uint8_t kTcpFlagSackPermSeen = 0x80;
 
 // One direction's window-tracking data (kernel: struct ip_ct_tcp_state).
-struct TcpDirState {
+// Two-byte aligned: 18 bytes instead of 20, so both directions take 36 bytes of every Flow
+// (the words of the second land on odd half-words, which x86-64 and arm64 load at full speed).
+struct __attribute__((packed, aligned(2))) TcpDirState {
   uint32_t td_end = 0;     // max of seq + len
   uint32_t td_maxend = 0;  // max of ack + max(win, 1)
   uint32_t td_maxwin = 0;  // max(win)
@@ -60,5 +62,6 @@ struct TcpConnState {
   uint8_t last_flags = 0;   // last flags for the SYN/ACK in SYN_SENT2
   friend bool operator==(const TcpConnState&, const TcpConnState&) = default;
 };
+static_assert(sizeof(TcpConnState) == 56, "TcpConnState grew: re-check the Flow layout");
 
 }  // namespace ctsync

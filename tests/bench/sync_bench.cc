@@ -8,7 +8,7 @@
 //   flows_per_s       N / time until the backup holds all N
 //   flows_per_backup_cpu_s  N / CPU time of the backup's thread (contention-free figure)
 //   wire_B_per_event  bytes the primary put on the wire (headers, tags, UDP payload) / N
-//   backup_B_per_flow table bytes per slot + the external-cache mark (fixed, preallocated)
+//   backup_B_per_flow table bytes per slot, the external-cache mark included (preallocated)
 //   backup_rss_B_per_flow  RSS growth of the process while the backup filled, / N
 //   backup_lag_ms     time from the primary's last event to the backup holding everything
 //   promote_ms        ExternalCache::Commit at N flows
@@ -218,7 +218,7 @@ void BM_BulkReplication(benchmark::State& state) {
     state.counters["wire_B_per_event"] =
         static_cast<double>(ps.bytes_sent) / static_cast<double>(n);
     state.counters["backup_B_per_flow"] = static_cast<double>(
-        backup->engine->table().BytesPerFlow() + ExternalCache::kBytesPerSlot);
+        backup->engine->table().BytesPerFlow());
     // Includes the primary's retransmission queue (bounded) and socket buffers: an upper
     // bound for the backup.
     state.counters["backup_rss_B_per_flow"] = static_cast<double>(rss2 - rss0) / n;

@@ -191,7 +191,7 @@ struct Node {
   // Hands local events to `sink` (default: the replicator), then runs the timers.
   void Pump() {
     while (auto e = engine->events().Pop()) {
-      if (ext->WasExternal(e->index, e->flow.id)) continue;
+      if (ext->WasExternal(e->flow)) continue;
       if (event_sink) event_sink(*e);
       rep->Publish(*e);
     }

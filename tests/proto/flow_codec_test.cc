@@ -155,6 +155,7 @@ TEST(FlowCodecTest, RejectsWhatAPeerOrAFileCouldGetWrong) {
       {"negative timeout", [](proto::Flow* m) { m->set_timeout_ms(-1); }},
       {"absurd timeout", [](proto::Flow* m) { m->set_timeout_ms(INT64_MAX); }},
       {"absurd age", [](proto::Flow* m) { m->set_created_wall_ms(INT64_MIN); }},
+      {"status beyond the kernel's bits", [](proto::Flow* m) { m->set_status(1u << 16); }},
   };
   for (const Case& c : cases) {
     proto::Flow m = good;

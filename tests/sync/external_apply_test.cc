@@ -1,6 +1,8 @@
 #include "sync/external_apply.h"
 
 #include <chrono>
+#include <utility>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "tests/sync/test_flows.h"
@@ -247,6 +249,36 @@ TEST(ExternalCacheTest, ReusedSlotIsNotMistakenForLearnt) {
   ASSERT_TRUE(local.ok());
   ASSERT_EQ(*local, idx);
   EXPECT_FALSE(ext.IsExternal(idx));
+}
+
+// The daemon sorts events after the fact: each event's copy of the flow must say by itself
+// whether the flow was learnt, its DESTROY included (the slot may hold another flow by then).
+TEST(ExternalCacheTest, EventsOfLearntFlowsCarryTheMark) {
+  auto engine = MakeEngine();
+  ExternalCache ext(*engine);
+  const Flow f = MakeTcpNatFlow(1, kNow);
+  ASSERT_EQ(ext.Apply(Update(FlowEventType::kNew, f), kNow), ExternalCache::Result::kInserted);
+  ASSERT_TRUE(engine->Insert(MakeTcpNatFlow(2, kNow), nullptr, kNow).ok());
+  ASSERT_EQ(ext.Apply(Update(FlowEventType::kDestroy, f), kNow), ExternalCache::Result::kDestroyed);
+  std::vector<std::pair<FlowEventType, bool>> seen;
+  while (auto e = engine->events().Pop()) seen.emplace_back(e->type, ext.WasExternal(e->flow));
+  EXPECT_EQ(seen, (std::vector<std::pair<FlowEventType, bool>>{{FlowEventType::kNew, true},
+                                                               {FlowEventType::kNew, false},
+                                                               {FlowEventType::kDestroy, true}}));
+}
+
+TEST(ExternalCacheTest, GenerationWrapForgetsOldMarks) {
+  auto engine = MakeEngine();
+  ExternalCache ext(*engine);
+  ASSERT_EQ(ext.Apply(Update(FlowEventType::kNew, MakeTcpNatFlow(1, kNow)), kNow),
+            ExternalCache::Result::kInserted);
+  // 255 promotions bring the 8-bit generation back to the one the flow was learnt in.
+  for (int i = 0; i < 255; ++i) ext.Commit();
+  EXPECT_EQ(ext.CountExternal(), 0u);
+  ASSERT_EQ(ext.Apply(Update(FlowEventType::kNew, MakeTcpNatFlow(2, kNow)), kNow),
+            ExternalCache::Result::kInserted);
+  EXPECT_EQ(ext.CountExternal(), 1u);
+  EXPECT_TRUE(ext.IsExternal(engine->table().Find(MakeTcpNatFlow(2, kNow).tuple[0], 0).idx));
 }
 
 TEST(ExternalCacheTest, PromotionOfManyFlowsIsConstantTime) {

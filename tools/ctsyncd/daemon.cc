@@ -367,7 +367,7 @@ absl::Status Daemon::Impl::Init() {
 }
 
 bool Daemon::Impl::IsExternalEvent(const FlowEvent& e) const {
-  return external->WasExternal(e.index, e.flow.id);
+  return external->WasExternal(e.flow);
 }
 
 void Daemon::Impl::DrainEvents() {
