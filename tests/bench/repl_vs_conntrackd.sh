@@ -19,8 +19,26 @@ bench="$BUILD/bin/sync_bench"
 [ $# -ge 1 ] || set -- 100000
 [ -x "$bench" ] || { echo "missing $bench: build the sync_bench target (Release)" >&2; exit 1; }
 
+# The conntrackd harness leaves the kernel tearing down its namespaces and their conntrack
+# tables for a while after it returns; ctsync measured then would share the CPUs with that.
+# Before each measurement (either side's), wait at most 60 s for a second in which the CPUs
+# are at least 90% idle.
+settle() {
+  local _ u n s i w q sq st busy0 idle0 busy1 idle1
+  for _ in $(seq 60); do
+    read -r _ u n s i w q sq st _ < /proc/stat
+    busy0=$((u + n + s + q + sq + st)) idle0=$((i + w))
+    sleep 1
+    read -r _ u n s i w q sq st _ < /proc/stat
+    busy1=$((u + n + s + q + sq + st)) idle1=$((i + w))
+    [ $(( (busy1 - busy0) * 10 )) -le $(( busy1 - busy0 + idle1 - idle0 )) ] && return
+  done
+  echo "settle: the machine stayed busy; figures below may be low" >&2
+}
+
 for N in "$@"; do
   echo "=== N=$N"
+  settle
   if [ "$(id -u)" = 0 ] && command -v conntrackd >/dev/null && [ -x "$ANCHORS/bench_repl.sh" ]; then
     # FT-FW over multicast: event path (injector-bound) and the bulk path (-B), which is
     # the figure comparable to ctsync's bulk replication.
@@ -29,15 +47,18 @@ for N in "$@"; do
   else
     echo "conntrackd: skipped (needs root, conntrackd and $ANCHORS/bench_repl.sh)"
   fi
+  settle
   "$bench" --benchmark_filter="BM_BulkReplication/$N/" --benchmark_counters_tabular=true 2>&1 |
     sed 's/^/ctsync: /'
   [ "${CHURN:-0}" = 1 ] || continue
+  settle
   if [ "$(id -u)" = 0 ] && command -v conntrackd >/dev/null && [ -x "$ANCHORS/bench_churn.sh" ]; then
     MODE=FTFW TRANSPORT=Multicast REAL_S=2 "$ANCHORS/bench_churn.sh" "$N" 0 2>&1 |
       sed -n 's/^/conntrackd: /; /RESULT\|upd:\|del:/p'
   else
     echo "conntrackd: churn skipped (needs root, conntrackd and $ANCHORS/bench_churn.sh)"
   fi
+  settle
   "$bench" --benchmark_filter="BM_ChurnReplication/$N/" --benchmark_counters_tabular=true 2>&1 |
     sed 's/^/ctsync: /'
 done
