@@ -133,7 +133,9 @@ trap 'exit 130' INT TERM
 start_bg() {
   local key=$1 ns=$2 log=$3
   shift 3
-  setsid ip netns exec "$ns" "$@" >>"$log" 2>&1 </dev/null &
+  # 8>&-: the drill's lock stays with this script; a child still dying after the drill
+  # ends (a kill -9 does not wait) must not make the next drill find it taken.
+  setsid ip netns exec "$ns" "$@" >>"$log" 2>&1 </dev/null 8>&- &
   PGID[$key]=$!
   disown  # its death is expected and checked with kill -0; no job-control noise
 }

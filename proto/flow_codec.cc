@@ -172,7 +172,9 @@ absl::Status ScalarsToFlow(const FlowScalars& in, Nanos now, Nanos age, DecodedF
   f.status = static_cast<uint16_t>(in.status) & ~(kIpsConfirmed | kIpsDying | kIpsTemplate);
   f.zone = static_cast<uint16_t>(in.zone);
   f.mark = in.mark;
-  f.id = in.id;
+  // Ids are 32 bits, as the kernel's CTA_ID: a wider one did not come from a node.
+  if (in.id > UINT32_MAX) return absl::InvalidArgumentError("id out of range");
+  f.id = static_cast<uint32_t>(in.id);
   // Lifetimes beyond any sysctl's range (and ages beyond a century) are garbage, and would
   // overflow the nanosecond arithmetic below.
   constexpr int64_t kMaxTimeoutMs = int64_t{1} << 40;  // ~35 years

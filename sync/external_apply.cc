@@ -164,12 +164,23 @@ void ExternalCache::ResolveMaster(FlowIndex idx, const codec::DecodedFlow& d, Na
 
 void ExternalCache::Commit() {
   ++stats_.commits;
-  if (++generation_ == 0) {
-    // Once every 255 commits the generation wraps: forget all marks so that a flow learnt
-    // long ago cannot turn external again.
-    FlowTable& table = engine_.table();
-    table.ForEach([&](FlowIndex idx, const Flow&) { table.flow(idx).learnt_generation = 0; });
-    generation_ = 1;
+  if (++generation_ == 0) generation_ = 1;
+  SweepStaleMarks();
+}
+
+// A promoted flow keeps the generation it was learnt in, and would read as learnt again
+// when the 8-bit generation comes round, 255 commits later. Right after a commit every mark
+// is stale, so each commit clears those of the next 1/254 of the slots ever used: the slots
+// marked in any generation are all swept before it comes back, and no single commit walks
+// the whole table (a wrap-time walk would cost ~9 ms at 1M flows, inside the takeover).
+void ExternalCache::SweepStaleMarks() {
+  FlowTable& table = engine_.table();
+  const FlowIndex used = table.high_water();
+  if (used == 0) return;
+  for (FlowIndex n = 0, slice = (used + kSweepCommits - 1) / kSweepCommits; n < slice; ++n) {
+    if (sweep_cursor_ >= used) sweep_cursor_ = 0;
+    Flow& f = table.flow(sweep_cursor_++);
+    if (f.learnt_generation != 0) f.learnt_generation = 0;
   }
 }
 

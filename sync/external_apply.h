@@ -75,7 +75,10 @@ class ExternalCache {
   }
   std::optional<uint32_t> PeerOf(FlowIndex idx) const;
 
-  // Promotion (conntrackd -c): every learnt flow becomes a local one. O(1).
+  // Promotion (conntrackd -c): every learnt flow becomes a local one. O(1) in the flows
+  // learnt; it also clears the stale marks of 1/254 of the table's used slots.
+  // The owner sorts the events already queued before it commits: they carry the marks of
+  // the generation that ends here.
   void Commit();
 
   // Demotion, or a start as backup: every flow this node holds becomes provisional, as if
@@ -91,6 +94,10 @@ class ExternalCache {
   const ExternalStats& stats() const { return stats_; }
 
  private:
+  // Commits within which every used slot's stale mark is cleared: a generation's marks go
+  // stale at the commit that ends it and would read as current 255 commits later.
+  static constexpr FlowIndex kSweepCommits = 254;
+  void SweepStaleMarks();
   uint8_t PeerSlot(uint32_t node_id);
   Result Insert(const PeerFlowUpdate& u, Nanos now);
   void UpdateInPlace(FlowIndex idx, const codec::DecodedFlow& d, Nanos now);
@@ -106,6 +113,7 @@ class ExternalCache {
   std::vector<FlowLookup> batch_found_;
   std::vector<uint32_t> peer_ids_;  // slot -> node id
   uint8_t generation_ = 1;  // never 0, the mark of a local flow
+  FlowIndex sweep_cursor_ = 0;
   ExternalStats stats_;
 };
 

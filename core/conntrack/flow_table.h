@@ -145,6 +145,8 @@ class FlowTable {
   size_t size() const { return used_; }
   size_t confirmed_count() const { return confirmed_; }
   size_t capacity() const { return options_.max_flows; }
+  // Slots below this have held a flow at some time; none above it ever has.
+  FlowIndex high_water() const { return high_water_; }
   size_t bucket_count() const { return options_.buckets; }
   const FlowTableOptions& options() const { return options_; }
 

@@ -28,6 +28,8 @@ namespace ctsync {
 
 // The per-timer part of the wheel, embedded in the timed object. Copying an object copies
 // its link; only the wheel may change it.
+// Flow keeps fields in this struct's tail padding ([[no_unique_address]]): assign a
+// TimerLink, never memset or memcpy sizeof(TimerLink) over one.
 struct TimerLink {
   uint32_t next = ~0u;
   uint32_t prev = ~0u;

@@ -190,18 +190,26 @@ struct Node {
   }
   // Hands local events to `sink` (default: the replicator), then runs the timers.
   void Pump() {
+    PublishLocalEvents();
+    rep->Flush();
+    rep->Tick();
+  }
+  // As the daemon: queued events are sorted before the commit changes what they mean.
+  void Promote() {
+    PublishLocalEvents();
+    ext->Commit();
+  }
+  void Demote() { ext->AdoptLocal(0); }
+  size_t Learnt() const { return ext->CountExternal(); }
+  size_t Flows() const { return engine->table().confirmed_count(); }
+
+  void PublishLocalEvents() {
     while (auto e = engine->events().Pop()) {
       if (ext->WasExternal(e->flow)) continue;
       if (event_sink) event_sink(*e);
       rep->Publish(*e);
     }
-    rep->Flush();
-    rep->Tick();
   }
-  void Promote() { ext->Commit(); }
-  void Demote() { ext->AdoptLocal(0); }
-  size_t Learnt() const { return ext->CountExternal(); }
-  size_t Flows() const { return engine->table().confirmed_count(); }
 
   uint32_t id;
   SystemClock clock;

@@ -156,6 +156,7 @@ TEST(FlowCodecTest, RejectsWhatAPeerOrAFileCouldGetWrong) {
       {"absurd timeout", [](proto::Flow* m) { m->set_timeout_ms(INT64_MAX); }},
       {"absurd age", [](proto::Flow* m) { m->set_created_wall_ms(INT64_MIN); }},
       {"status beyond the kernel's bits", [](proto::Flow* m) { m->set_status(1u << 16); }},
+      {"id beyond 32 bits", [](proto::Flow* m) { m->set_id(uint64_t{1} << 32); }},
   };
   for (const Case& c : cases) {
     proto::Flow m = good;

@@ -42,13 +42,13 @@ Flow RandomFlow(std::mt19937_64& rng) {
     t.dport = static_cast<uint16_t>(rng());
   }
   f.tuple[1].proto = f.tuple[0].proto;
-  f.status = u32();
+  f.status = static_cast<uint16_t>(u32());
   f.zone = static_cast<uint16_t>(pick(2) == 0 ? 0 : rng());
   f.mark = u32();
   f.created = kNow - static_cast<Nanos>(pick(3) == 0 ? 0 : rng() % (1ull << 50));
   // Expired (timeout 0), short and long lifetimes.
   f.expires = kNow + static_cast<Nanos>(rng() % (1ull << 45)) - (pick(4) == 0 ? (1ll << 46) : 0);
-  f.id = pick(4) == 0 ? std::numeric_limits<uint64_t>::max() : rng() >> pick(64);
+  f.id = pick(4) == 0 ? std::numeric_limits<uint32_t>::max() : static_cast<uint32_t>(rng() >> pick(64));
   f.helper = pick(3) == 0 ? FlowHelper::kFtp : FlowHelper::kNone;
   if (f.proto() == kProtoTcp) {
     f.tcp.state = static_cast<TcpState>(pick(static_cast<uint64_t>(TcpState::kMax)));

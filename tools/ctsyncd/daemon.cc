@@ -432,6 +432,8 @@ std::string Daemon::Impl::Dump(const std::string& which) {
 
 std::string Daemon::Impl::Promote() {
   const Nanos start = clock.Now();
+  // Events already queued are sorted by the marks of the generation that ends here.
+  while (engine->events().size() > 0) DrainEvents();
   // Fenced takeover: the peers' flows become this node's own first...
   external->Commit();
   // ...and only then does the node answer for the virtual addresses and announce them.
