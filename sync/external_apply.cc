@@ -30,11 +30,9 @@ size_t ExternalCache::AdoptLocal(uint32_t peer) {
   const uint8_t slot = PeerSlot(peer);
   size_t n = 0;
   FlowTable& table = engine_.table();
-  table.ForEach([&](FlowIndex idx, const Flow&) {
-    Flow& f = table.flow(idx);
+  table.ForEach([&](FlowIndex idx, const Flow& f) {
     if (WasExternal(f)) return;
-    f.learnt_generation = generation_;
-    f.learnt_peer = slot;
+    MarkLearnt(table.flow(idx), slot);
     ++n;
   });
   return n;
@@ -103,8 +101,7 @@ void ExternalCache::ApplyBatch(absl::Span<const PeerFlowUpdate> us, Nanos now,
 ExternalCache::Result ExternalCache::Insert(const PeerFlowUpdate& u, Nanos now) {
   // Marked before the insert, so that the NEW event already carries the mark.
   Flow learnt = u.decoded.flow;
-  learnt.learnt_generation = generation_;
-  learnt.learnt_peer = PeerSlot(u.peer);
+  MarkLearnt(learnt, PeerSlot(u.peer));
   absl::StatusOr<FlowIndex> idx = engine_.Insert(learnt, &u.decoded.counters, now);
   if (!idx.ok()) {
     if (absl::IsResourceExhausted(idx.status())) {
@@ -177,9 +174,11 @@ void ExternalCache::SweepStaleMarks() {
   FlowTable& table = engine_.table();
   const FlowIndex used = table.high_water();
   if (used == 0) return;
-  for (FlowIndex n = 0, slice = (used + kSweepCommits - 1) / kSweepCommits; n < slice; ++n) {
+  const FlowIndex slice = (used + kSweepCommits - 1) / kSweepCommits;
+  for (FlowIndex n = 0; n < slice; ++n) {
     if (sweep_cursor_ >= used) sweep_cursor_ = 0;
     Flow& f = table.flow(sweep_cursor_++);
+    // Written only where set: most slots carry no mark, and their lines stay clean.
     if (f.learnt_generation != 0) f.learnt_generation = 0;
   }
 }

@@ -97,6 +97,10 @@ class ExternalCache {
   // Commits within which every used slot's stale mark is cleared: a generation's marks go
   // stale at the commit that ends it and would read as current 255 commits later.
   static constexpr FlowIndex kSweepCommits = 254;
+  void MarkLearnt(Flow& f, uint8_t peer_slot) const {
+    f.learnt_generation = generation_;
+    f.learnt_peer = peer_slot;
+  }
   void SweepStaleMarks();
   uint8_t PeerSlot(uint32_t node_id);
   Result Insert(const PeerFlowUpdate& u, Nanos now);

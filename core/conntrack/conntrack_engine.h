@@ -72,9 +72,9 @@ class ConntrackEngine {
   size_t Expire(Nanos now, size_t budget);
 
   // Inserts a complete flow from outside the datapath (ctnetlink create, a peer's flow, a
-  // restored one): tuples, status, zone, mark, TCP state, helper, expiry and the learnt mark come from `f`,
-  // and the counters from `counters` when given and the table keeps them. AlreadyExists
-  // when a tuple is taken, ResourceExhausted when the table is full.
+  // restored one): tuples, status, zone, mark, TCP state, helper, expiry and the learnt
+  // mark come from `f`, and the counters from `counters` when given and the table keeps
+  // them. AlreadyExists when a tuple is taken, ResourceExhausted when the table is full.
   absl::StatusOr<FlowIndex> Insert(const Flow& f, const FlowAccounting* counters, Nanos now);
 
   // Emits an UPDATE for a change made outside In() (NAT, mark, helper, ...).

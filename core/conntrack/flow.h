@@ -70,9 +70,9 @@ enum class FlowSlot : uint8_t {
 };
 
 // Field order is for the lookup: everything Find compares (both tuples, the zone) is in
-// the first 78 bytes, so a chain step touches two cache lines (three for
-// entries that start late in a line), not the whole 184-byte entry. The rest is packed
-// without a byte of padding (the timer link lends its tail padding to the learnt mark).
+// the first 78 bytes, so a chain step touches two cache lines (three for entries that start
+// late in a line), not the whole 184-byte entry. The rest is packed without a byte of
+// padding (the timer link lends its tail padding to the learnt mark).
 struct Flow {
   // tuple[kOriginal] is what the first packet carried; tuple[kReply] is what a reply
   // carries, so it holds the NAT translation (kernel: tuplehash[IP_CT_DIR_REPLY]).

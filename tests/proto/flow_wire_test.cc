@@ -48,7 +48,8 @@ Flow RandomFlow(std::mt19937_64& rng) {
   f.created = kNow - static_cast<Nanos>(pick(3) == 0 ? 0 : rng() % (1ull << 50));
   // Expired (timeout 0), short and long lifetimes.
   f.expires = kNow + static_cast<Nanos>(rng() % (1ull << 45)) - (pick(4) == 0 ? (1ll << 46) : 0);
-  f.id = pick(4) == 0 ? std::numeric_limits<uint32_t>::max() : static_cast<uint32_t>(rng() >> pick(64));
+  f.id = pick(4) == 0 ? std::numeric_limits<uint32_t>::max()
+                      : static_cast<uint32_t>(rng() >> pick(64));
   f.helper = pick(3) == 0 ? FlowHelper::kFtp : FlowHelper::kNone;
   if (f.proto() == kProtoTcp) {
     f.tcp.state = static_cast<TcpState>(pick(static_cast<uint64_t>(TcpState::kMax)));

@@ -113,6 +113,9 @@ class Daemon::Impl {
 
   // Datapath thread.
   void DrainEvents();
+  void DrainAllEvents() {
+    while (engine->events().size() > 0) DrainEvents();
+  }
   std::string Dump(const std::string& which);
   std::string Promote();
   std::string Demote();
@@ -433,7 +436,7 @@ std::string Daemon::Impl::Dump(const std::string& which) {
 std::string Daemon::Impl::Promote() {
   const Nanos start = clock.Now();
   // Events already queued are sorted by the marks of the generation that ends here.
-  while (engine->events().size() > 0) DrainEvents();
+  DrainAllEvents();
   // Fenced takeover: the peers' flows become this node's own first...
   external->Commit();
   // ...and only then does the node answer for the virtual addresses and announce them.
@@ -653,7 +656,7 @@ std::string Daemon::Impl::Metrics() {
 
 void Daemon::Impl::TableForStore(std::vector<proto::Flow>* live, std::vector<proto::Flow>* ext) {
   // Events not yet handed over are older than the copy: they must not land after it.
-  while (engine->events().size() > 0) DrainEvents();
+  DrainAllEvents();
   const Nanos now = clock.Now();
   const Nanos wall_now = clock.WallNanos();
   engine->table().ForEach([&](FlowIndex idx, const Flow& f) {
