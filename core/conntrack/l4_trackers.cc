@@ -27,22 +27,6 @@ std::optional<uint8_t> InvertIcmpType(Family family, uint8_t type) {
   }
 }
 
-std::optional<Tuple> InvertTuple(const Tuple& t) {
-  Tuple r = t;
-  r.src = t.dst;
-  r.dst = t.src;
-  if (t.proto == kProtoIcmp || t.proto == kProtoIcmpv6) {
-    auto type = InvertIcmpType(t.family, t.icmp_type());
-    if (!type) return std::nullopt;
-    r.dport = static_cast<uint16_t>((*type << 8) | t.icmp_code());
-    r.sport = t.sport;
-    return r;
-  }
-  r.sport = t.dport;
-  r.dport = t.sport;
-  return r;
-}
-
 bool IcmpIsError(Family family, uint8_t type) {
   if (family == Family::kIpv4)
     return type == 3 || type == 4 || type == 5 || type == 11 || type == 12;

@@ -19,7 +19,22 @@ namespace ctsync {
 std::optional<uint8_t> InvertIcmpType(Family family, uint8_t type);
 
 // The reply tuple of `t` (kernel nf_ct_invert_tuple); nullopt where inversion fails.
-std::optional<Tuple> InvertTuple(const Tuple& t);
+// Inline: a new NATed flow inverts tuples half a dozen times, and a call that copies the
+// tuple through memory costs more than the swap itself.
+inline std::optional<Tuple> InvertTuple(const Tuple& t) {
+  Tuple r = t;
+  r.src = t.dst;
+  r.dst = t.src;
+  if (t.proto == kProtoIcmp || t.proto == kProtoIcmpv6) [[unlikely]] {
+    const std::optional<uint8_t> type = InvertIcmpType(t.family, t.icmp_type());
+    if (!type) return std::nullopt;
+    r.dport = static_cast<uint16_t>((*type << 8) | t.icmp_code());
+    return r;
+  }
+  r.sport = t.dport;
+  r.dport = t.sport;
+  return r;
+}
 
 // ICMP types whose packets are errors quoting another packet (kernel icmp_is_err, and for
 // ICMPv6 every type below 128).

@@ -361,6 +361,10 @@ bool NatBinder::SetupInfo(FlowIndex idx, const NatRange& range, ManipType manip,
   const uint32_t done_bit = manip == ManipType::kSrc ? kIpsSrcNatDone : kIpsDstNatDone;
   if (f.status & done_bit) return false;
 
+  // Every forwarded flow reaches the source manip (a SNAT rule or the null binding) and its
+  // by-source bucket: start fetching that at the destination manip, so the fetch overlaps
+  // this binding's uniqueness lookup instead of stalling the source manip.
+  if (manip == ManipType::kDst) by_source_.Prefetch(by_source_.KeyHash(f.tuple[0], f.zone));
   // The tuple as it looks after earlier manips: the inverse of the current reply.
   const std::optional<Tuple> curr = InvertTuple(f.tuple[1]);
   if (curr) {

@@ -18,10 +18,8 @@ BySourceIndex::BySourceIndex(size_t capacity, size_t buckets, uint64_t seed)
     : capacity_(capacity),
       bucket_count_(std::max<size_t>(buckets, 1)),
       seed_(seed),
-      buckets_(new uint32_t[bucket_count_]),
-      links_(new Link[capacity]) {
-  std::fill(buckets_.get(), buckets_.get() + bucket_count_, kNoFlow);
-}
+      buckets_(new Bucket[bucket_count_]),
+      links_(new Link[capacity]) {}
 
 uint32_t BySourceIndex::KeyHash(const Tuple& orig, uint16_t zone) const {
   uint64_t w[2];
@@ -35,22 +33,33 @@ uint32_t BySourceIndex::KeyHash(const Tuple& orig, uint16_t zone) const {
   return static_cast<uint32_t>(h >> 32);
 }
 
+void BySourceIndex::SetHead(Bucket& b, uint32_t head) const {
+  b.head = head;
+  b.filter = head == kNoFlow ? 0
+                             : Filter(links_[head].hash) | (links_[head].next != kNoFlow ? kMore : 0);
+}
+
 void BySourceIndex::Add(FlowIndex idx, uint32_t hash) {
   if (idx >= capacity_) return;
   Remove(idx);
-  uint32_t& head = buckets_[BucketOf(hash)];
-  links_[idx] = Link{head, hash};
-  head = idx;
+  Bucket& b = buckets_[BucketOf(hash)];
+  links_[idx] = Link{b.head, hash};
+  SetHead(b, idx);
 }
 
 void BySourceIndex::Remove(FlowIndex idx) {
   if (!linked(idx)) return;
-  for (uint32_t* link = &buckets_[BucketOf(links_[idx].hash)]; *link != kNoFlow;
-       link = &links_[*link].next) {
-    if (*link == idx) {
-      *link = links_[idx].next;
-      break;
+  Bucket& b = buckets_[BucketOf(links_[idx].hash)];
+  if (b.head == idx) {
+    SetHead(b, links_[idx].next);
+  } else {
+    for (uint32_t* link = &links_[b.head].next; *link != kNoFlow; link = &links_[*link].next) {
+      if (*link == idx) {
+        *link = links_[idx].next;
+        break;
+      }
     }
+    SetHead(b, b.head);  // the head may have lost its only successor
   }
   links_[idx].next = kUnlinked;
 }

@@ -3,8 +3,8 @@
 // connection from a source the mapping an older connection from it already has.
 //
 // Intrusive, like the kernel's hlist in nf_conn: one link per flow slot in side arrays sized
-// to the flow table (8 bytes a slot: chain link and key hash) and a fixed bucket array (4
-// bytes a bucket), all allocated once, so adding a flow never allocates or rehashes. A flow
+// to the flow table (8 bytes a slot: chain link and key hash) and a fixed bucket array (8
+// bytes a bucket: head and its hash), all allocated once, so adding a flow never allocates or rehashes. A flow
 // leaves the index when conntrack frees it (nf_nat_cleanup_conntrack), through the engine's
 // destroy hook. Chains are newest first, as hlist_add_head leaves them. The stored key hash
 // lets a walk skip other sources without touching their flows.
@@ -43,7 +43,15 @@ class BySourceIndex {
   // returns true; returns whether it did. fn must not add or remove entries.
   template <typename Fn>
   bool FindIf(uint32_t hash, Fn fn) const {
-    for (uint32_t n = buckets_[BucketOf(hash)]; n != kNoFlow; n = links_[n].next) {
+    const Bucket& b = buckets_[BucketOf(hash)];
+    if (b.head == kNoFlow) return false;
+    // The head's link is read only when the filter matches: to rule out a hash differing in
+    // the dropped bit.
+    if (Filter(hash) == (b.filter & ~kMore) && links_[b.head].hash == hash &&
+        fn(static_cast<FlowIndex>(b.head)))
+      return true;
+    if (!(b.filter & kMore)) return false;
+    for (uint32_t n = links_[b.head].next; n != kNoFlow; n = links_[n].next) {
       if (links_[n].hash == hash && fn(static_cast<FlowIndex>(n))) return true;
     }
     return false;
@@ -51,6 +59,19 @@ class BySourceIndex {
 
  private:
   static constexpr uint32_t kUnlinked = kNoFlow - 1;
+  static constexpr uint32_t kMore = 1;  // Bucket::filter: the head has a successor
+  // A chain head and what a walk needs to know about it without reading its link: its key
+  // hash (low bit dropped) and whether anything follows. Most chains hold at most one flow,
+  // so a lookup for a new source usually ends at the bucket, whose fetch starts early
+  // (Prefetch), instead of waiting for the head's link, a second miss nothing can start
+  // sooner.
+  struct Bucket {
+    uint32_t head = kNoFlow;
+    uint32_t filter = 0;
+  };
+  static uint32_t Filter(uint32_t hash) { return hash & ~kMore; }
+  // Rewrites `b` for a chain that now starts at `head`.
+  void SetHead(Bucket& b, uint32_t head) const;
   // One slot's link and key hash side by side: a chain step is one memory access.
   struct Link {
     uint32_t next = kUnlinked;  // next in chain, kNoFlow at the end, kUnlinked: not linked
@@ -63,7 +84,7 @@ class BySourceIndex {
   size_t capacity_;
   size_t bucket_count_;
   uint64_t seed_;
-  std::unique_ptr<uint32_t[]> buckets_;  // chain heads (kNoFlow: empty)
+  std::unique_ptr<Bucket[]> buckets_;
   std::unique_ptr<Link[]> links_;        // per flow slot
 };
 

@@ -1,5 +1,7 @@
 #include "core/nat/nat_by_source.h"
 
+#include <algorithm>
+#include <random>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -96,6 +98,52 @@ TEST(BySourceIndexTest, ReAddingASlotMovesItInsteadOfLinkingItTwice) {
   EXPECT_EQ(Walk(ix, b), (std::vector<FlowIndex>{2}));
   ix.Add(2, b);
   EXPECT_EQ(Walk(ix, b), (std::vector<FlowIndex>{2}));
+}
+
+// The bucket keeps its head's hash without the low bit: hashes that differ only there must
+// still not match, and a head alone must be found without its successor flag going stale.
+TEST(BySourceIndexTest, BucketFilterIsExact) {
+  BySourceIndex ix(16, 1, 1);
+  const uint32_t h = 0x12345670;
+  ix.Add(3, h);
+  EXPECT_TRUE(Walk(ix, h ^ 1).empty());
+  EXPECT_EQ(Walk(ix, h), (std::vector<FlowIndex>{3}));
+  ix.Add(5, h ^ 1);
+  EXPECT_EQ(Walk(ix, h), (std::vector<FlowIndex>{3}));
+  EXPECT_EQ(Walk(ix, h ^ 1), (std::vector<FlowIndex>{5}));
+  ix.Remove(3);
+  EXPECT_TRUE(Walk(ix, h).empty());
+  EXPECT_EQ(Walk(ix, h ^ 1), (std::vector<FlowIndex>{5}));
+  ix.Add(3, h);
+  ix.Remove(3);
+  EXPECT_EQ(Walk(ix, h ^ 1), (std::vector<FlowIndex>{5}));
+}
+
+// Random adds and removes against a plain list of (slot, hash), newest first.
+TEST(BySourceIndexTest, MatchesAPlainListUnderRandomChurn) {
+  constexpr FlowIndex kSlots = 64;
+  BySourceIndex ix(kSlots, 4, 7);
+  std::vector<std::pair<FlowIndex, uint32_t>> model;
+  std::mt19937 rng(11);
+  const uint32_t hashes[] = {0x10, 0x11, 0x80000010, 0xdeadbeef, 0x40000001, 0xc0000000};
+  for (int step = 0; step < 20000; ++step) {
+    const FlowIndex idx = rng() % kSlots;
+    auto it = std::find_if(model.begin(), model.end(), [&](auto& e) { return e.first == idx; });
+    if (it != model.end()) model.erase(it);
+    if (rng() % 2) {
+      const uint32_t h = hashes[rng() % std::size(hashes)];
+      ix.Add(idx, h);
+      model.insert(model.begin(), {idx, h});
+    } else {
+      ix.Remove(idx);
+    }
+    for (uint32_t h : hashes) {
+      std::vector<FlowIndex> want;
+      for (auto& [i, eh] : model)
+        if (eh == h) want.push_back(i);
+      ASSERT_EQ(Walk(ix, h), want) << "step " << step << " hash " << h;
+    }
+  }
 }
 
 }  // namespace
