@@ -244,7 +244,7 @@ absl::Status HelperStateFromProto(const proto::Flow& in, Nanos now, Nanos age, D
 }
 
 absl::Status FlowFromProto(const proto::Flow& in, Nanos now, Nanos age, DecodedFlow* out) {
-  *out = DecodedFlow{};
+  out->Clear();
   Flow& f = out->flow;
   if (!in.has_original() || !in.has_reply())
     return absl::InvalidArgumentError("flow without both tuples");

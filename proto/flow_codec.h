@@ -57,6 +57,18 @@ struct DecodedFlow {
   std::optional<Expectation> expectation;
   FlowAccounting counters;  // zero when the sender kept none
   Nanos remaining = 0;  // lifetime left after subtracting the age; may be <= 0 (expired)
+
+  // As `*this = DecodedFlow{}`, without building and copying a 500-byte temporary: a
+  // backup decodes millions of these a second, mostly without the optional parts.
+  void Clear() {
+    flow = Flow{};
+    seq_adjust.reset();
+    master_tuple.reset();
+    ftp_state.reset();
+    expectation.reset();
+    counters = FlowAccounting{};
+    remaining = 0;
+  }
 };
 
 // The plain-valued fields of a flow as every encoding carries them (this message and sync's

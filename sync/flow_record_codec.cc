@@ -63,19 +63,19 @@ int64_t Unzz(uint64_t z) { return static_cast<int64_t>((z >> 1) ^ (0 - (z & 1)))
 // 32-bit sequence arithmetic: differences mod 2^32, sent as signed.
 uint64_t Zz32(uint32_t delta) { return Zz(static_cast<int32_t>(delta)); }
 
+// Builds one record in a stack buffer and appends it to the batch with its length prefix
+// in one go: byte-by-byte appends to the batch string cost more than the encoding itself.
+// A record's fixed fields need at most ~460 bytes (IPv6, every extension but helper data,
+// TCP, 10-byte varints); only helper data is unbounded, and Raw spills to the heap for it.
 class Writer {
  public:
-  explicit Writer(std::string* out) : out_(out) {}
-  void Byte(uint8_t b) { out_->push_back(static_cast<char>(b)); }
+  void Byte(uint8_t b) { buf_[n_++] = static_cast<char>(b); }
   void Varint(uint64_t v) {
-    char buf[10];
-    int n = 0;
     while (v >= 0x80) {
-      buf[n++] = static_cast<char>(v | 0x80);
+      buf_[n_++] = static_cast<char>(v | 0x80);
       v >>= 7;
     }
-    buf[n++] = static_cast<char>(v);
-    out_->append(buf, n);
+    buf_[n_++] = static_cast<char>(v);
   }
   void Be16(uint32_t v) {
     Byte(static_cast<uint8_t>(v >> 8));
@@ -84,10 +84,39 @@ class Writer {
   void Be32(uint32_t v) {
     for (int s = 24; s >= 0; s -= 8) Byte(static_cast<uint8_t>(v >> s));
   }
-  void Raw(std::string_view s) { out_->append(s); }
+  void Raw(std::string_view s) {
+    if (s.size() <= kInlineRaw) {
+      std::memcpy(buf_ + n_, s.data(), s.size());
+      n_ += s.size();
+      return;
+    }
+    spill_.append(buf_, n_);
+    spill_.append(s);
+    n_ = 0;
+  }
+  // Appends the length-prefixed record to *out.
+  void AppendTo(std::string* out) {
+    std::string_view body(buf_, n_);
+    if (!spill_.empty()) {
+      spill_.append(buf_, n_);
+      body = spill_;
+    }
+    char prefix[10];
+    size_t p = 0;
+    for (uint64_t v = body.size(); ; v >>= 7) {
+      prefix[p++] = static_cast<char>(v >= 0x80 ? (v | 0x80) : v);
+      if (v < 0x80) break;
+    }
+    out->append(prefix, p);
+    out->append(body);
+  }
 
  private:
-  std::string* out_;
+  static constexpr size_t kInlineRaw = 16;  // addresses
+  static constexpr size_t kCapacity = 640;
+  char buf_[kCapacity];
+  size_t n_ = 0;
+  std::string spill_;
 };
 
 class Reader {
@@ -269,11 +298,7 @@ void AppendFlowRecord(const FlowEvent& e, Nanos now, Nanos wall_now, RecordConte
   kind |= destroy ? 3 : e.type == FlowEventType::kUpdate ? 2 : 1;
   if (ext) kind |= kKindExt;
 
-  // The record is built after a placeholder length byte; the length is fixed up at the end
-  // (one byte for records under 128 bytes, the usual case).
-  const size_t start = out->size();
-  out->push_back(0);
-  Writer w(out);
+  Writer w;
   w.Byte(kind);
   w.Byte(o.proto);
   w.Raw(AddrBytes(o.src, o));
@@ -343,15 +368,7 @@ void AppendFlowRecord(const FlowEvent& e, Nanos now, Nanos wall_now, RecordConte
     }
     if (o.proto == kProtoTcp) WriteTcp(w, f.tcp);
   }
-  const size_t len = out->size() - start - 1;
-  if (len < 0x80) {
-    (*out)[start] = static_cast<char>(len);
-  } else {
-    // Rare (IPv6 with every extension): a longer length prefix.
-    std::string prefix;
-    Writer(&prefix).Varint(len);
-    out->replace(start, 1, prefix);
-  }
+  w.AppendTo(out);
 }
 
 absl::Status ReadFlowRecord(std::string_view records, size_t* pos, int64_t batch_wall_ms,
@@ -441,7 +458,7 @@ absl::Status ReadFlowRecord(std::string_view records, size_t* pos, int64_t batch
     out->original = o;
     if (zone > 0xffff) return absl::InvalidArgumentError("zone out of range");
     out->zone = static_cast<uint16_t>(zone);
-    out->decoded = codec::DecodedFlow{};
+    out->decoded.Clear();
     return absl::OkStatus();
   }
   out->type = type == 1 ? FlowEventType::kNew : FlowEventType::kUpdate;
@@ -558,7 +575,7 @@ absl::Status ReadFlowRecord(std::string_view records, size_t* pos, int64_t batch
   // Bytes left in the record are fields of a later format: skipped.
 
   codec::DecodedFlow& decoded = out->decoded;
-  decoded = codec::DecodedFlow{};
+  decoded.Clear();
   Flow& f = decoded.flow;
   f.tuple[0] = o;
   f.tuple[1] = rt;

@@ -247,7 +247,7 @@ absl::Status DecodeFlowUpdate(const proto::FlowUpdate& in, int64_t batch_wall_ms
       if (absl::Status s = codec::TupleFromProto(t, &out->original); !s.ok()) return s;
       if (in.zone() > 0xffff) return absl::InvalidArgumentError("zone out of range");
       out->zone = static_cast<uint16_t>(in.zone());
-      out->decoded = codec::DecodedFlow{};
+      out->decoded.Clear();
       return absl::OkStatus();
     }
     default:

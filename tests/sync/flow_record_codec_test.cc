@@ -316,6 +316,47 @@ TEST(FlowRecordCodecTest, RandomEventRunsDecodeAsTheProtobufPathDoes) {
   }
 }
 
+// The encoder builds a record in a fixed stack buffer (640 bytes): the largest record
+// without helper data (IPv6, full reply tuple, every other extension, TCP, every varint at
+// its widest) must fit with room to spare, and round-trip.
+TEST(FlowRecordCodecTest, LargestRecordWithoutHelperDataFitsTheEncoderBuffer) {
+  Flow f = MakeTcpNatFlow(7, kNow);
+  IpAddress a = *IpAddress::Parse("2001:db8::1");
+  for (Tuple* t : {&f.tuple[0], &f.tuple[1]}) t->family = Family::kIpv6;
+  f.tuple[0].src = a;
+  a.bytes[15] = 2;
+  f.tuple[0].dst = a;
+  a.bytes[15] = 3;
+  f.tuple[1].src = a;
+  a.bytes[15] = 4;
+  f.tuple[1].dst = a;
+  f.status = 0xffff & ~(kIpsConfirmed | kIpsDying | kIpsTemplate);
+  f.zone = 0xffff;
+  f.mark = UINT32_MAX;
+  f.id = UINT32_MAX;
+  f.helper = FlowHelper::kFtp;
+  for (TcpDirState& d : f.tcp.seen) d = {0x80000000u, 0x7fffffffu, UINT32_MAX, 1, 14, 0xff};
+  f.tcp.retrans = f.tcp.last_index = f.tcp.last_flags = 0xff;
+  f.tcp.last_win = 0xffff;
+  f.tcp.last_seq = 0x80000000u;
+  f.tcp.last_ack = 0x7fffffffu;
+  f.tcp.last_end = 0xffffffffu;
+  FlowEvent e = MakeEvent(FlowEventType::kUpdate, f, kNow);
+  e.has_counters = true;
+  e.counters.dir[0] = e.counters.dir[1] = {UINT64_MAX, UINT64_MAX};
+  e.has_master = true;
+  e.master = f.tuple[0];
+  e.has_seq_adjust = true;
+  e.seq_adjust.dir[0] = e.seq_adjust.dir[1] = {UINT32_MAX, INT32_MIN, INT32_MIN};
+  const Encoded enc = EncodeAll({e});
+  ASSERT_EQ(enc.sizes.size(), 1u);
+  EXPECT_LE(enc.sizes[0], 480u);
+  const std::vector<PeerFlowUpdate> got = DecodeAll(enc.bytes);
+  ASSERT_EQ(got.size(), 1u);
+  ExpectSame(got[0].decoded, ViaProto(e));
+  std::printf("largest record without helper data: %zu bytes\n", enc.sizes[0]);
+}
+
 TEST(FlowRecordCodecTest, TruncationAtEveryByteIsAnErrorNotACrash) {
   const Encoded enc = EncodeAll({RichUpdate(), MakeEvent(FlowEventType::kNew,
                                                          MakeTcpNatFlow(1, kNow), kNow)});
