@@ -63,6 +63,17 @@ int64_t Unzz(uint64_t z) { return static_cast<int64_t>((z >> 1) ^ (0 - (z & 1)))
 // 32-bit sequence arithmetic: differences mod 2^32, sent as signed.
 uint64_t Zz32(uint32_t delta) { return Zz(static_cast<int32_t>(delta)); }
 
+// Writes `v` as a varint at `out` (up to 10 bytes); returns its length.
+size_t PutVarint(uint64_t v, char* out) {
+  size_t n = 0;
+  while (v >= 0x80) {
+    out[n++] = static_cast<char>(v | 0x80);
+    v >>= 7;
+  }
+  out[n++] = static_cast<char>(v);
+  return n;
+}
+
 // Builds one record in a stack buffer and appends it to the batch with its length prefix
 // in one go: byte-by-byte appends to the batch string cost more than the encoding itself.
 // A record's fixed fields need at most ~460 bytes (IPv6, every extension but helper data,
@@ -70,13 +81,7 @@ uint64_t Zz32(uint32_t delta) { return Zz(static_cast<int32_t>(delta)); }
 class Writer {
  public:
   void Byte(uint8_t b) { buf_[n_++] = static_cast<char>(b); }
-  void Varint(uint64_t v) {
-    while (v >= 0x80) {
-      buf_[n_++] = static_cast<char>(v | 0x80);
-      v >>= 7;
-    }
-    buf_[n_++] = static_cast<char>(v);
-  }
+  void Varint(uint64_t v) { n_ += PutVarint(v, buf_ + n_); }
   void Be16(uint32_t v) {
     Byte(static_cast<uint8_t>(v >> 8));
     Byte(static_cast<uint8_t>(v));
@@ -102,12 +107,7 @@ class Writer {
       body = spill_;
     }
     char prefix[10];
-    size_t p = 0;
-    for (uint64_t v = body.size(); ; v >>= 7) {
-      prefix[p++] = static_cast<char>(v >= 0x80 ? (v | 0x80) : v);
-      if (v < 0x80) break;
-    }
-    out->append(prefix, p);
+    out->append(prefix, PutVarint(body.size(), prefix));
     out->append(body);
   }
 

@@ -35,8 +35,11 @@ uint32_t BySourceIndex::KeyHash(const Tuple& orig, uint16_t zone) const {
 
 void BySourceIndex::SetHead(Bucket& b, uint32_t head) const {
   b.head = head;
-  b.filter = head == kNoFlow ? 0
-                             : Filter(links_[head].hash) | (links_[head].next != kNoFlow ? kMore : 0);
+  if (head == kNoFlow) {
+    b.filter = 0;
+    return;
+  }
+  b.filter = Filter(links_[head].hash) | (links_[head].next != kNoFlow ? kMore : 0);
 }
 
 void BySourceIndex::Add(FlowIndex idx, uint32_t hash) {

@@ -4,10 +4,10 @@
 //
 // Intrusive, like the kernel's hlist in nf_conn: one link per flow slot in side arrays sized
 // to the flow table (8 bytes a slot: chain link and key hash) and a fixed bucket array (8
-// bytes a bucket: head and its hash), all allocated once, so adding a flow never allocates or rehashes. A flow
-// leaves the index when conntrack frees it (nf_nat_cleanup_conntrack), through the engine's
-// destroy hook. Chains are newest first, as hlist_add_head leaves them. The stored key hash
-// lets a walk skip other sources without touching their flows.
+// bytes a bucket: head and its hash), all allocated once, so adding a flow never allocates
+// or rehashes. A flow leaves the index when conntrack frees it (nf_nat_cleanup_conntrack),
+// through the engine's destroy hook. Chains are newest first, as hlist_add_head leaves them.
+// The stored key hash lets a walk skip other sources without touching their flows.
 //
 // Owner: the NatBinder of one shard (same thread as its ConntrackEngine). Not thread-safe.
 #pragma once
@@ -85,7 +85,7 @@ class BySourceIndex {
   size_t bucket_count_;
   uint64_t seed_;
   std::unique_ptr<Bucket[]> buckets_;
-  std::unique_ptr<Link[]> links_;        // per flow slot
+  std::unique_ptr<Link[]> links_;  // per flow slot
 };
 
 }  // namespace ctsync::nat
