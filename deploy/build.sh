@@ -3,7 +3,8 @@
 #   release -> build/      (Release, everything incl. benchmarks)
 #   asan    -> build-asan/ (Debug + AddressSanitizer + UndefinedBehaviorSanitizer)
 #   tsan    -> build-tsan/ (RelWithDebInfo + ThreadSanitizer; only the threaded modules'
-#                           tests: sync, storage, the daemon, integration and fault tests)
+#                           tests: sync, storage, the daemon, integration and fault tests,
+#                           and conntrack's, for the event ring's two-thread test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind=${1:-release}
@@ -16,7 +17,7 @@ case "$kind" in
     dir=build-tsan
     args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCTSYNC_TSAN=ON -DCTSYNC_BUILD_BENCH=OFF)
     targets=(--target ctsync_sync_tests ctsync_storage_tests ctsync_tools_ctsyncd_tests
-             sync_integration_tests fault_tests) ;;
+             sync_integration_tests fault_tests ctsync_core_conntrack_tests) ;;
   *) echo "usage: $0 [release|asan|tsan]" >&2; exit 2 ;;
 esac
 cmake -S . -B "$dir" -G Ninja "${args[@]}" >/dev/null

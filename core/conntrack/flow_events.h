@@ -7,7 +7,8 @@
 
 #include <atomic>
 #include <cstdint>
-#include <memory>
+#include <cstddef>
+#include <new>
 #include <optional>
 
 #include "core/conntrack/expectations.h"
@@ -48,13 +49,25 @@ struct FlowEvent {
   Expectation expectation;
 };
 
+// The ring's memory follows what it holds, not its capacity: events live in blocks of
+// kRingBlockEvents (128 KiB) mapped on demand and handed back once read, up to
+// kSpareBlocks of them kept for reuse. The capacity must cover the largest burst (a flush
+// or restore of the whole table: ctsyncd allows 2^20 events); as one array that was 512 MiB
+// written at start-up, most of ctsyncd's ~575 MB resident. Drained every millisecond, the
+// ring now holds a few blocks, and a burst's blocks go back to the system once read.
+inline constexpr size_t kRingBlockEvents = 256;
+
 class FlowEventRing {
  public:
   // capacity is rounded up to a power of two; 0 disables the stream (every push is a no-op).
   explicit FlowEventRing(size_t capacity);
+  ~FlowEventRing();
+  FlowEventRing(const FlowEventRing&) = delete;
+  FlowEventRing& operator=(const FlowEventRing&) = delete;
 
-  bool enabled() const { return mask_ != ~size_t{0}; }
-  // Producer side. False (and dropped() + 1) when full.
+  bool enabled() const { return capacity_ != 0; }
+  // Producer side. False (and dropped() + 1) when full, or when no memory is left for a
+  // new block.
   bool Push(const FlowEvent& e);
   // Consumer side.
   std::optional<FlowEvent> Pop();
@@ -63,14 +76,40 @@ class FlowEventRing {
   }
   uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
   uint64_t pushed() const { return pushed_.load(std::memory_order_relaxed); }
+  // Blocks mapped right now (in use or kept for reuse), for the memory tests.
+  size_t blocks_mapped() const { return mapped_.load(std::memory_order_relaxed); }
 
  private:
-  std::unique_ptr<FlowEvent[]> slots_;
-  size_t mask_;
+  struct Block {
+    FlowEvent* slot(size_t i) {
+      return std::launder(reinterpret_cast<FlowEvent*>(raw) + i);
+    }
+    alignas(FlowEvent) unsigned char raw[kRingBlockEvents * sizeof(FlowEvent)];
+    std::atomic<Block*> next{nullptr};
+  };
+  // Read blocks go back to the producer through this small single-producer (the consumer)
+  // / single-consumer (the producer) ring of pointers; when it is full they are unmapped.
+  static constexpr size_t kSpareBlocks = 64;
+
+  Block* NewBlock();           // producer: a reused block, else a freshly mapped one
+  void RetireBlock(Block* b);  // consumer: keep for reuse, else unmap
+  void Unmap(Block* b);
+
+  size_t capacity_ = 0;
+  // Producer's: the block being written and the next slot in it.
+  Block* write_block_ = nullptr;
+  size_t write_pos_ = 0;
+  // Consumer's: the block being read and the next slot in it.
+  Block* read_block_ = nullptr;
+  size_t read_pos_ = 0;
+  Block* spares_[kSpareBlocks] = {};
+  alignas(64) std::atomic<size_t> spare_head_{0};  // next retire (consumer)
+  alignas(64) std::atomic<size_t> spare_tail_{0};  // next reuse (producer)
   alignas(64) std::atomic<size_t> head_{0};  // next write
   alignas(64) std::atomic<size_t> tail_{0};  // next read
   std::atomic<uint64_t> dropped_{0};
   std::atomic<uint64_t> pushed_{0};
+  std::atomic<size_t> mapped_{0};
 };
 
 }  // namespace ctsync

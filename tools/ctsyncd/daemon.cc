@@ -167,6 +167,7 @@ absl::Status Daemon::Impl::Init() {
   if (absl::Status s = co.settings.SetAll(cfg.sysctls); !s.ok())
     return absl::InvalidArgumentError(absl::StrCat(cfg.path, ": ", s.message()));
   co.hash_seed = static_cast<uint64_t>(clock.WallNanos()) ^ (uint64_t{cfg.node_id} << 32);
+  // Room for a flush or restore of a large table; memory follows the backlog, not this.
   co.event_ring_capacity = 1 << 20;
   co.log = &engine_log;
   ASSIGN_OR_RETURN(engine, ConntrackEngine::Create(co, clock.Now()));
