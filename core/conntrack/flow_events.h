@@ -1,8 +1,9 @@
 // The event stream: every confirmed create (NEW), every change worth replicating (UPDATE)
 // and every destroy (DESTROY) of a flow, carrying the flow's full state, for sync and
 // storage to consume. A bounded single-producer / single-consumer ring: the datapath thread
-// pushes and never blocks (a full ring counts a drop: consumers then resync from the
-// table), one consumer thread pops and fans out.
+// pushes and never blocks (a full ring counts a drop: consumers must then resync from the
+// table, as ctsyncd does with a store rewrite and a bulk update to its peers), one
+// consumer thread pops and fans out.
 #pragma once
 
 #include <atomic>

@@ -155,6 +155,9 @@ class Daemon::Impl {
   std::atomic<int64_t> last_promotion_ns{-1};
   std::atomic<uint64_t> promotions{0};
   std::atomic<uint64_t> events_published{0};
+  // Datapath thread: ring drops already answered with a bulk update, and when the next may go.
+  uint64_t ring_drops_seen = 0;
+  Nanos next_ring_repair = 0;
   std::atomic<uint64_t> events_stored{0};
   std::vector<std::pair<int, VipConfig>> vips;  // (interface index, vip)
 };
@@ -218,6 +221,7 @@ absl::Status Daemon::Impl::Init() {
     };
     hooks.error = [this](const std::string& m) { log.Error(m); };
     hooks.info = [this](const std::string& m) { log.Info(m); };
+    hooks.events_dropped = [this] { return engine->events().dropped(); };
     keeper = std::make_unique<StoreKeeper>(StoreKeeperOptions{so}, std::move(hooks), clock);
   }
   // A store that does not open (full or read-only disk) must not keep the firewall down:
@@ -376,6 +380,17 @@ bool Daemon::Impl::IsExternalEvent(const FlowEvent& e) const {
 
 void Daemon::Impl::DrainEvents() {
   drain_pending.store(false);
+  // Events the ring dropped never reach the peers (the store keeper repairs the store):
+  // a bulk update brings their copies of this node's flows up to date again.
+  // At most once a second: an overflow lasts many drains, and one dump covers them all.
+  const uint64_t dropped = engine->events().dropped();
+  if (dropped != ring_drops_seen && clock.Now() >= next_ring_repair) {
+    log.Warning(absl::StrCat("event ring full: ", dropped - ring_drops_seen,
+                             " events dropped; sending peers a bulk update"));
+    ring_drops_seen = dropped;
+    next_ring_repair = clock.Now() + kNanosPerSecond;
+    if (replicator) asio::post(sync_io, [this] { replicator->StartDump(); });
+  }
   std::vector<FlowEvent> local, ext;
   while (auto e = engine->events().Pop()) {
     (IsExternalEvent(*e) ? ext : local).push_back(std::move(*e));

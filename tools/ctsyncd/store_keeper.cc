@@ -103,12 +103,21 @@ void StoreKeeper::Check() {
     if (now >= next_attempt_) Reopen(now);
     return;
   }
-  if (s && NeedsRewrite(*s) && now >= next_rewrite_) {
+  if (hooks_.events_dropped) {
+    const uint64_t dropped = hooks_.events_dropped();
+    if (dropped != ring_drops_seen_) {
+      ring_drops_seen_ = dropped;
+      ring_gap_ = true;
+    }
+  }
+  if (s && (NeedsRewrite(*s) || ring_gap_) && now >= next_rewrite_) {
     next_rewrite_ = now + options_.rewrite_interval;
     const storage::FlowStoreCounters c = s->counters();
     hooks_.info(absl::StrFormat(
-        "store %s: its queue overflowed (%u events dropped so far): rewriting it from the table",
-        options_.store.path, c.dropped_queue_full));
+        "store %s: %u events dropped by its queue, %u by the engine's event ring so far: "
+        "rewriting it from the table",
+        options_.store.path, c.dropped_queue_full, ring_drops_seen_));
+    ring_gap_ = false;
     RewriteFromTable(s, /*install=*/false);
   }
 }

@@ -1,7 +1,8 @@
 // StoreKeeper: the daemon's hold on its flow store, so that the store heals by itself
 // instead of silently lagging the table once something went wrong:
 //  - events dropped because the store's queue was full (a burst above what the disk
-//    absorbs) leave the store incomplete: the keeper rewrites it from the table;
+//    absorbs), or before that by the engine's event ring, leave the store incomplete: the
+//    keeper rewrites it from the table;
 //  - write or sync errors (disk full, file system turned read-only) are reported once per
 //    distinct reason; the keeper then closes the store and reopens it with backoff, and
 //    once it opens again rewrites it from the table;
@@ -50,6 +51,9 @@ class StoreKeeper {
         table;
     std::function<void(const std::string&)> error;
     std::function<void(const std::string&)> info;
+    // Optional, from any thread: how many events the engine's ring has dropped so far.
+    // Those never reached the store, so a rise calls for a rewrite from the table too.
+    std::function<uint64_t()> events_dropped;
   };
 
   StoreKeeper(StoreKeeperOptions options, Hooks hooks, const Clock& clock);
@@ -99,6 +103,8 @@ class StoreKeeper {
   uint64_t progress_at_reopen_ = 0;  // committed + rewrites of the store just reopened
   Nanos next_attempt_ = 0;
   Nanos next_rewrite_ = 0;
+  uint64_t ring_drops_seen_ = 0;
+  bool ring_gap_ = false;  // the ring dropped events since the last rewrite
 };
 
 }  // namespace ctsync::daemon
