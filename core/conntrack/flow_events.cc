@@ -31,6 +31,7 @@ FlowEventRing::~FlowEventRing() {
 }
 
 FlowEventRing::Block* FlowEventRing::NewBlock() {
+  static_assert(sizeof(Block) <= 128 * 1024, "a block should fill whole pages, not spill");
   const size_t t = spare_tail_.load(std::memory_order_relaxed);
   if (t != spare_head_.load(std::memory_order_acquire)) {
     Block* b = spares_[t % kSpareBlocks];

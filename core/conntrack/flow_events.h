@@ -51,12 +51,13 @@ struct FlowEvent {
 };
 
 // The ring's memory follows what it holds, not its capacity: events live in blocks of
-// kRingBlockEvents (128 KiB) mapped on demand and handed back once read, up to
+// kRingBlockEvents (128 KiB each) mapped on demand and handed back once read, up to
 // kSpareBlocks of them kept for reuse. The capacity must cover the largest burst (a flush
 // or restore of the whole table: ctsyncd allows 2^20 events); as one array that was 512 MiB
 // written at start-up, most of ctsyncd's ~575 MB resident. Drained every millisecond, the
 // ring now holds a few blocks, and a burst's blocks go back to the system once read.
-inline constexpr size_t kRingBlockEvents = 256;
+// 255 events and the link to the next block fit in 128 KiB (32 pages).
+inline constexpr size_t kRingBlockEvents = 255;
 
 class FlowEventRing {
  public:

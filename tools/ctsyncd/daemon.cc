@@ -113,6 +113,7 @@ class Daemon::Impl {
 
   // Datapath thread.
   void DrainEvents();
+  void RepairRingDrops();
   void DrainAllEvents() {
     while (engine->events().size() > 0) DrainEvents();
   }
@@ -155,9 +156,12 @@ class Daemon::Impl {
   std::atomic<int64_t> last_promotion_ns{-1};
   std::atomic<uint64_t> promotions{0};
   std::atomic<uint64_t> events_published{0};
-  // Datapath thread: ring drops already answered with a bulk update, and when the next may go.
-  uint64_t ring_drops_seen = 0;
+  // Datapath thread: ring drops already answered with a bulk update (or, at start, left
+  // by the restore on purpose), and when the next update may go.
+  uint64_t ring_drops_repaired = 0;
   Nanos next_ring_repair = 0;
+  // Set once in Init, before any other thread runs: drops the restore caused.
+  uint64_t ring_drops_at_start = 0;
   std::atomic<uint64_t> events_stored{0};
   std::vector<std::pair<int, VipConfig>> vips;  // (interface index, vip)
 };
@@ -221,7 +225,7 @@ absl::Status Daemon::Impl::Init() {
     };
     hooks.error = [this](const std::string& m) { log.Error(m); };
     hooks.info = [this](const std::string& m) { log.Info(m); };
-    hooks.events_dropped = [this] { return engine->events().dropped(); };
+    hooks.events_dropped = [this] { return engine->events().dropped() - ring_drops_at_start; };
     keeper = std::make_unique<StoreKeeper>(StoreKeeperOptions{so}, std::move(hooks), clock);
   }
   // A store that does not open (full or read-only disk) must not keep the firewall down:
@@ -270,9 +274,12 @@ absl::Status Daemon::Impl::Init() {
         d.flags &= static_cast<uint8_t>(~kTcpFlagMaxackSet);
       }
     });
-    // The restore emitted NEW events for what is already on disk: not worth writing again.
+    // The restore emitted NEW events for what is already on disk: not worth writing again,
+    // and those the ring had no room for are no gap either (nor for the store keeper).
     while (engine->events().Pop()) {
     }
+    ring_drops_repaired = engine->events().dropped();
+    ring_drops_at_start = ring_drops_repaired;
     // Restored flows are provisional until keepalived makes this node active: if the peer
     // is active, its versions win (and ours are never sent back to it).
     if (!cfg.sync_links.empty()) external->AdoptLocal(0);
@@ -380,17 +387,6 @@ bool Daemon::Impl::IsExternalEvent(const FlowEvent& e) const {
 
 void Daemon::Impl::DrainEvents() {
   drain_pending.store(false);
-  // Events the ring dropped never reach the peers (the store keeper repairs the store):
-  // a bulk update brings their copies of this node's flows up to date again.
-  // At most once a second: an overflow lasts many drains, and one dump covers them all.
-  const uint64_t dropped = engine->events().dropped();
-  if (dropped != ring_drops_seen && clock.Now() >= next_ring_repair) {
-    log.Warning(absl::StrCat("event ring full: ", dropped - ring_drops_seen,
-                             " events dropped; sending peers a bulk update"));
-    ring_drops_seen = dropped;
-    next_ring_repair = clock.Now() + kNanosPerSecond;
-    if (replicator) asio::post(sync_io, [this] { replicator->StartDump(); });
-  }
   std::vector<FlowEvent> local, ext;
   while (auto e = engine->events().Pop()) {
     (IsExternalEvent(*e) ? ext : local).push_back(std::move(*e));
@@ -416,6 +412,25 @@ void Daemon::Impl::DrainEvents() {
       for (const DefragEvent& e : f) replicator->PublishFragment(e);
     });
   }
+  RepairRingDrops();
+}
+
+void Daemon::Impl::RepairRingDrops() {
+  // Events the ring dropped never reached the peers (the store keeper repairs the store).
+  // A bulk update brings the peers' copies of this node's flows up to date again; it
+  // cannot remove flows whose DESTROY was dropped, which stay on the peers until they
+  // expire. The dump starts once the ring is empty, after the publishes of every event
+  // drained before it, so no older event follows the dump's newer copy; and at most once a
+  // second, as an overflow lasts many drains and one dump covers them all.
+  const uint64_t dropped = engine->events().dropped();
+  if (dropped == ring_drops_repaired || engine->events().size() > 0 ||
+      clock.Now() < next_ring_repair)
+    return;
+  log.Warning(absl::StrCat("event ring overflowed: ", dropped - ring_drops_repaired,
+                           " events dropped; sending peers a bulk update"));
+  ring_drops_repaired = dropped;
+  next_ring_repair = clock.Now() + kNanosPerSecond;
+  if (replicator) asio::post(sync_io, [this] { replicator->StartDump(); });
 }
 
 bool Daemon::Impl::DumpChunk(uint64_t* cursor, size_t max, std::vector<FlowEvent>* out) {

@@ -98,17 +98,19 @@ void StoreKeeper::Check() {
                     now);
     }
   }
-  if (!healthy()) {
-    s.reset();  // Reopen waits for every holder to let go
-    if (now >= next_attempt_) Reopen(now);
-    return;
-  }
+  // Read even while the store is closed: a reopen rewrites from the table anyway, which
+  // covers what the ring dropped until then.
   if (hooks_.events_dropped) {
     const uint64_t dropped = hooks_.events_dropped();
     if (dropped != ring_drops_seen_) {
       ring_drops_seen_ = dropped;
       ring_gap_ = true;
     }
+  }
+  if (!healthy()) {
+    s.reset();  // Reopen waits for every holder to let go
+    if (now >= next_attempt_) Reopen(now);
+    return;
   }
   if (s && (NeedsRewrite(*s) || ring_gap_) && now >= next_rewrite_) {
     next_rewrite_ = now + options_.rewrite_interval;
@@ -117,7 +119,6 @@ void StoreKeeper::Check() {
         "store %s: %u events dropped by its queue, %u by the engine's event ring so far: "
         "rewriting it from the table",
         options_.store.path, c.dropped_queue_full, ring_drops_seen_));
-    ring_gap_ = false;
     RewriteFromTable(s, /*install=*/false);
   }
 }
@@ -165,6 +166,7 @@ void StoreKeeper::Reopen(Nanos now) {
 }
 
 void StoreKeeper::RewriteFromTable(const std::shared_ptr<storage::FlowStore>& s, bool install) {
+  ring_gap_ = false;  // the copy below holds whatever the ring dropped before it
   size_t live_count = 0, external_count = 0;
   hooks_.on_datapath([&] {
     std::vector<proto::Flow> live, external;
