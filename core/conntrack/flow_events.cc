@@ -62,20 +62,22 @@ void FlowEventRing::Unmap(Block* b) {
   mapped_.fetch_sub(1, std::memory_order_relaxed);
 }
 
+bool FlowEventRing::NextWriteBlock() {
+  Block* b = NewBlock();
+  if (b == nullptr) return false;
+  // Linked before the event that needs it is published (head_), so a consumer that sees
+  // the event sees the link.
+  write_block_->next.store(b, std::memory_order_release);
+  write_block_ = b;
+  write_pos_ = 0;
+  return true;
+}
+
 bool FlowEventRing::Push(const FlowEvent& e) {
   if (!enabled()) return false;
   const size_t head = head_.load(std::memory_order_relaxed);
-  const bool full = head - tail_.load(std::memory_order_acquire) >= capacity_;
-  if (!full && write_pos_ == kRingBlockEvents) {
-    if (Block* b = NewBlock()) {
-      // Linked before the event that needs it is published (head_), so a consumer that
-      // sees the event sees the link.
-      write_block_->next.store(b, std::memory_order_release);
-      write_block_ = b;
-      write_pos_ = 0;
-    }
-  }
-  if (full || write_pos_ == kRingBlockEvents) {
+  if (head - tail_.load(std::memory_order_acquire) >= capacity_ ||
+      (write_pos_ == kRingBlockEvents && !NextWriteBlock())) {
     dropped_.fetch_add(1, std::memory_order_relaxed);
     return false;
   }

@@ -94,6 +94,7 @@ class FlowEventRing {
   static constexpr size_t kSpareBlocks = 64;
 
   Block* NewBlock();           // producer: a reused block, else a freshly mapped one
+  bool NextWriteBlock();       // producer: moves writing to a new block; false: no memory
   void RetireBlock(Block* b);  // consumer: keep for reuse, else unmap
   void Unmap(Block* b);
 

@@ -23,14 +23,17 @@ bench="$BUILD/bin/sync_bench"
 # tables for a while after it returns; ctsync measured then would share the CPUs with that.
 # Before each measurement (either side's), wait at most 60 s for a second in which the CPUs
 # are at least 90% idle.
+cpu_times() {  # prints "busy idle" jiffies of all CPUs
+  local _ u n s i w q sq st
+  read -r _ u n s i w q sq st _ < /proc/stat
+  echo $((u + n + s + q + sq + st)) $((i + w))
+}
 settle() {
-  local _ u n s i w q sq st busy0 idle0 busy1 idle1
+  local _ busy0 idle0 busy1 idle1
   for _ in $(seq 60); do
-    read -r _ u n s i w q sq st _ < /proc/stat
-    busy0=$((u + n + s + q + sq + st)) idle0=$((i + w))
+    read -r busy0 idle0 < <(cpu_times)
     sleep 1
-    read -r _ u n s i w q sq st _ < /proc/stat
-    busy1=$((u + n + s + q + sq + st)) idle1=$((i + w))
+    read -r busy1 idle1 < <(cpu_times)
     [ $(( (busy1 - busy0) * 10 )) -le $(( busy1 - busy0 + idle1 - idle0 )) ] && return
   done
   echo "settle: the machine stayed busy; figures below may be low" >&2

@@ -156,13 +156,13 @@ class Daemon::Impl {
   std::atomic<int64_t> last_promotion_ns{-1};
   std::atomic<uint64_t> promotions{0};
   std::atomic<uint64_t> events_published{0};
+  std::atomic<uint64_t> events_stored{0};
   // Datapath thread: ring drops already answered with a bulk update (or, at start, left
   // by the restore on purpose), and when the next update may go.
   uint64_t ring_drops_repaired = 0;
   Nanos next_ring_repair = 0;
   // Set once in Init, before any other thread runs: drops the restore caused.
   uint64_t ring_drops_at_start = 0;
-  std::atomic<uint64_t> events_stored{0};
   std::vector<std::pair<int, VipConfig>> vips;  // (interface index, vip)
 };
 
